@@ -1,0 +1,46 @@
+# ledger: PGXS build.  See README.md for the two commands that set up
+# everything; this file only builds, installs and runs the suites.
+
+MODULE_big = ledger
+OBJS = \
+	src/ledger.o \
+	src/guc.o \
+	src/crypto.o \
+	src/provider_file.o \
+	src/keys.o \
+	src/catalog.o \
+	src/payload.o \
+	src/journal.o \
+	src/tableam.o \
+	src/index_build.o \
+	src/guard.o \
+	src/sqlfuncs.o
+
+EXTENSION = ledger
+DATA = sql/ledger--0.1.sql
+PGFILEDESC = "ledger - verifiable, always-encrypted ledger tables"
+
+# pg_regress: inputs in sql/, outputs in expected/, on a temporary instance
+# that preloads the library (see test/ledger.conf).
+REGRESS = $(patsubst sql/%.sql,%,$(filter-out sql/ledger--%,$(wildcard sql/*.sql)))
+REGRESS_OPTS = --temp-instance=$(CURDIR)/tmp_check_regress \
+	--temp-config=$(srcdir)/test/ledger.conf --load-extension=ledger
+ISOLATION = $(patsubst test/specs/%.spec,%,$(wildcard test/specs/*.spec))
+ISOLATION_OPTS = --inputdir=$(srcdir)/test \
+	--temp-instance=$(CURDIR)/tmp_check_iso \
+	--temp-config=$(srcdir)/test/ledger.conf --load-extension=ledger
+TAP_TESTS = 1
+PROVE_TESTS = test/t/*.pl
+
+PG_CPPFLAGS = -I$(srcdir)/src -Wall -Wextra -Werror \
+	-Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers
+SHLIB_LINK = -lcrypto
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+# A second build with assertions and sanitizers; see scripts/test.sh.
+.PHONY: bench
+bench:
+	$(srcdir)/scripts/bench.sh

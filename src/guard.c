@@ -1,0 +1,383 @@
+/*-------------------------------------------------------------------------
+ *
+ * guard.c
+ *	  Hooks that register ledger tables and refuse what would rewrite,
+ *	  expose or lose ledger rows.
+ *
+ * Each refusal is an ereport with an errcode, a message and a hint saying
+ * what to do instead (docs/reference.md lists them all):
+ *
+ *	- creating a ledger relation internally: make_new_heap() does that for
+ *	  every table rewrite (VACUUM FULL, CLUSTER, ALTER TABLE forms that
+ *	  rewrite, SET ACCESS METHOD ledger), so one check covers them all;
+ *	- materialized views on the ledger access method;
+ *	- SET ACCESS METHOD away from ledger;
+ *	- DROP of a table under deletion protection, and DROP EXTENSION while
+ *	  such tables exist;
+ *	- publications that would include a ledger table, in either order;
+ *	- PREPARE TRANSACTION after a ledger write;
+ *	- CREATE INDEX CONCURRENTLY over columns that rows hold sealed, before
+ *	  it can leave an invalid index behind.
+ *
+ * TRUNCATE is refused by the access method itself (tableam.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "ledger.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/relation.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/indexing.h"
+#include "catalog/namespace.h"
+#include "catalog/objectaccess.h"
+#include "catalog/pg_class.h"
+#include "commands/event_trigger.h"
+#include "executor/spi.h"
+#include "nodes/parsenodes.h"
+#include "optimizer/optimizer.h"
+#include "parser/parse_utilcmd.h"
+#include "tcop/utility.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+static object_access_hook_type prev_object_access = NULL;
+static ProcessUtility_hook_type prev_utility = NULL;
+
+/*
+ * The pg_class row of a relation being created.  SnapshotSelf, because
+ * the creating command has not made it visible yet.
+ */
+static bool
+fetch_new_class(Oid relid, Form_pg_class out)
+{
+	Relation	rel = table_open(RelationRelationId, AccessShareLock);
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	bool		found = false;
+
+	ScanKeyInit(&key, Anum_pg_class_oid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(relid));
+	scan = systable_beginscan(rel, ClassOidIndexId, true, SnapshotSelf, 1, &key);
+	if ((tup = systable_getnext(scan)) != NULL)
+	{
+		memcpy(out, GETSTRUCT(tup), sizeof(FormData_pg_class));
+		found = true;
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
+static void
+relation_created(Oid relid, int subId, bool is_internal)
+{
+	FormData_pg_class cls;
+
+	if (!fetch_new_class(relid, &cls) || cls.relam != ledger_am_oid())
+		return;
+	if (subId != 0)
+	{
+		ledger_column_added(relid, subId);
+		return;
+	}
+	if (is_internal)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("ledger tables cannot be rewritten"),
+				 errdetail("VACUUM FULL, CLUSTER, ALTER TABLE forms that rewrite the table, and SET ACCESS METHOD ledger would rebuild rows without their sealed payloads and history."),
+				 errhint("Use plain VACUUM.  To change a column, add a new column and fill it with UPDATE; to convert a table, create a ledger table and copy the rows with INSERT ... SELECT.")));
+	if (cls.relkind != RELKIND_RELATION)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("only tables can use the ledger access method"),
+				 errdetail("\"%s\" is not a table.", NameStr(cls.relname)),
+				 errhint("Create materialized views with USING heap; they hold derived data in the clear.")));
+	ledger_register_table(relid);
+}
+
+static void
+relation_dropped(Oid relid, int subId)
+{
+	LedgerTable *t;
+	Relation	rel;
+
+	if (subId != 0 || !ledger_is_ledger_relid(relid) ||
+		!OidIsValid(ledger_relation_oid("tables")))
+		return;
+	rel = relation_open(relid, NoLock);
+	t = ledger_table(rel);
+	if (t->deletion_protection)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("ledger table \"%s\" has deletion protection", RelationGetRelationName(rel)),
+				 errhint("Run SELECT ledger_set_deletion_protection('%s', false) first, if the table really is to be dropped.",
+						 quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+													RelationGetRelationName(rel)))));
+	relation_close(rel, NoLock);
+	ledger_forget_table(relid);
+}
+
+static void
+ledger_object_access(ObjectAccessType access, Oid classId, Oid objectId,
+					 int subId, void *arg)
+{
+	if (prev_object_access)
+		prev_object_access(access, classId, objectId, subId, arg);
+	if (classId != RelationRelationId || !OidIsValid(ledger_am_oid()))
+		return;
+	if (access == OAT_POST_CREATE)
+		relation_created(objectId, subId,
+						 ((ObjectAccessPostCreate *) arg)->is_internal);
+	else if (access == OAT_DROP)
+		relation_dropped(objectId, subId);
+}
+
+/* Run a check query; error with its first row's text if it returns one. */
+static void
+refuse_if_found(const char *query, const char *what, const char *hint)
+{
+	SPI_connect();
+	if (SPI_execute(query, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "ledger: check query failed");
+	if (SPI_processed > 0)
+	{
+		char	   *found = SPI_getvalue(SPI_tuptable->vals[0],
+										 SPI_tuptable->tupdesc, 1);
+
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg(what, found),
+				 errdetail("Logical replication would send the sealed columns of ledger tables as NULL."),
+				 errhint("%s", hint)));
+	}
+	SPI_finish();
+}
+
+/* No publication may include a ledger table, however it came to. */
+static void
+refuse_published_ledger_tables(void)
+{
+	refuse_if_found("SELECT format('%I.%I in publication %I', pt.schemaname, pt.tablename, pt.pubname) "
+					"FROM pg_catalog.pg_publication_tables pt "
+					"JOIN pg_catalog.pg_namespace n ON n.nspname = pt.schemaname "
+					"JOIN pg_catalog.pg_class c ON c.relname = pt.tablename AND c.relnamespace = n.oid "
+					"JOIN pg_catalog.pg_am a ON a.oid = c.relam AND a.amname = 'ledger'",
+					"ledger tables cannot be published: %s",
+					"Publish tables explicitly with FOR TABLE and leave ledger tables out; subscribers can follow the sealed revisions in ledger.journal instead.");
+}
+
+static void
+refuse_protected_tables_on_drop_extension(DropStmt *stmt)
+{
+	ListCell   *lc;
+
+	if (stmt->removeType != OBJECT_EXTENSION || !OidIsValid(ledger_relation_oid("tables")))
+		return;
+	foreach(lc, stmt->objects)
+	{
+		if (strcmp(strVal(lfirst(lc)), "ledger") != 0)
+			continue;
+		SPI_connect();
+		if (SPI_execute("SELECT format('%s', relid::regclass) FROM ledger.tables "
+						"WHERE dropped_at IS NULL AND deletion_protection", true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "ledger: check query failed");
+		if (SPI_processed > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("cannot drop extension ledger while ledger table %s has deletion protection",
+							SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)),
+					 errhint("Turn off deletion protection with ledger_set_deletion_protection() for every ledger table first.")));
+		SPI_finish();
+	}
+}
+
+static void
+refuse_set_access_method(AlterTableStmt *stmt)
+{
+	ListCell   *lc;
+	Oid			relid;
+
+	foreach(lc, stmt->cmds)
+	{
+		AlterTableCmd *cmd = lfirst(lc);
+
+		if (cmd->subtype != AT_SetAccessMethod)
+			continue;
+		relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+		if (OidIsValid(relid) && ledger_is_ledger_relid(relid))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cannot change the access method of ledger table \"%s\"",
+							stmt->relation->relname),
+					 errdetail("The rows would be rewritten in the clear and their history left behind."),
+					 errhint("Create a table with the other access method and copy the rows with INSERT ... SELECT.")));
+	}
+}
+
+/* Columns referenced by an index statement, after transformation. */
+static Bitmapset *
+index_stmt_attnums(Oid relid, IndexStmt *stmt)
+{
+	Bitmapset  *raw = NULL;
+	Bitmapset  *out = NULL;
+	List	   *params = list_concat_copy(stmt->indexParams, stmt->indexIncludingParams);
+	ListCell   *lc;
+	int			x = -1;
+
+	foreach(lc, params)
+	{
+		IndexElem  *elem = lfirst(lc);
+
+		if (elem->name)
+			out = bms_add_member(out, get_attnum(relid, elem->name));
+		else
+			pull_varattnos(elem->expr, 1, &raw);
+	}
+	pull_varattnos(stmt->whereClause, 1, &raw);
+	while ((x = bms_next_member(raw, x)) >= 0)
+		if (x + FirstLowInvalidHeapAttributeNumber >= 0)
+			out = bms_add_member(out, x + FirstLowInvalidHeapAttributeNumber);
+	return out;
+}
+
+/*
+ * CREATE INDEX CONCURRENTLY commits its catalog entry before it builds,
+ * so a refusal during the build would leave an invalid index.  Decide
+ * first: if no row holds a value in the new columns, they join the
+ * plaintext set now; otherwise refuse.
+ */
+static void
+check_concurrent_index(IndexStmt *stmt, const char *query)
+{
+	Oid			relid = RangeVarGetRelid(stmt->relation, ShareUpdateExclusiveLock, true);
+	Relation	rel;
+	Bitmapset  *attnums;
+	Bitmapset  *sealed;
+	StringInfoData q;
+	int			x = -1;
+
+	if (!OidIsValid(relid) || !ledger_is_ledger_relid(relid))
+		return;
+	rel = table_open(relid, NoLock);
+	attnums = index_stmt_attnums(relid, transformIndexStmt(relid, copyObject(stmt), query));
+	ledger_check_index_columns(rel, attnums, "index");
+	sealed = bms_difference(attnums, ledger_table(rel)->plainset);
+	if (!bms_is_empty(sealed))
+	{
+		initStringInfo(&q);
+		appendStringInfo(&q, "SELECT 'x' FROM ONLY %s WHERE false",
+						 quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+													RelationGetRelationName(rel)));
+		while ((x = bms_next_member(sealed, x)) >= 0)
+			appendStringInfo(&q, " OR %s IS NOT NULL",
+							 quote_identifier(get_attname(relid, x, false)));
+		SPI_connect();
+		if (SPI_execute(q.data, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "ledger: check query failed");
+		if (SPI_processed > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cannot index columns of ledger table \"%s\" that existing rows hold sealed",
+							RelationGetRelationName(rel)),
+					 errdetail("Indexed columns must be kept in the clear in every row."),
+					 errhint("Create indexes before loading rows, or copy the rows into a new ledger table that has the index.")));
+		SPI_finish();
+		ledger_extend_plainset(rel, sealed);
+	}
+	table_close(rel, NoLock);
+}
+
+static void
+ledger_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
+			   ProcessUtilityContext context, ParamListInfo params,
+			   QueryEnvironment *queryEnv, DestReceiver *dest,
+			   QueryCompletion *qc)
+{
+	Node	   *parsetree = pstmt->utilityStmt;
+	bool		installed = OidIsValid(ledger_am_oid());
+
+	if (installed)
+	{
+		switch (nodeTag(parsetree))
+		{
+			case T_IndexStmt:
+				if (((IndexStmt *) parsetree)->concurrent)
+					check_concurrent_index((IndexStmt *) parsetree, queryString);
+				break;
+			case T_AlterTableStmt:
+				refuse_set_access_method((AlterTableStmt *) parsetree);
+				break;
+			case T_DropStmt:
+				refuse_protected_tables_on_drop_extension((DropStmt *) parsetree);
+				break;
+			default:
+				break;
+		}
+	}
+
+	if (prev_utility)
+		prev_utility(pstmt, queryString, readOnlyTree, context, params,
+					 queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+								params, queryEnv, dest, qc);
+
+	if (installed && IsTransactionState())
+	{
+		switch (nodeTag(parsetree))
+		{
+			case T_CreateStmt:
+			case T_CreateTableAsStmt:
+			case T_CreatePublicationStmt:
+			case T_AlterPublicationStmt:
+			case T_AlterObjectSchemaStmt:
+			case T_AlterTableStmt:
+				refuse_published_ledger_tables();
+				break;
+			default:
+				break;
+		}
+	}
+}
+
+static void
+ledger_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_PRE_PREPARE:
+			if (ledger_xact_wrote_journal())
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("cannot prepare a transaction that wrote to a ledger table"),
+						 errhint("Commit the transaction instead of using PREPARE TRANSACTION.")));
+			break;
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			ledger_journal_xact_end();
+			ledger_tableam_xact_end();
+			break;
+		default:
+			break;
+	}
+}
+
+void
+ledger_guard_init(void)
+{
+	prev_object_access = object_access_hook;
+	object_access_hook = ledger_object_access;
+	prev_utility = ProcessUtility_hook;
+	ProcessUtility_hook = ledger_utility;
+	RegisterXactCallback(ledger_xact_callback, NULL);
+}

@@ -1,0 +1,55 @@
+/*-------------------------------------------------------------------------
+ *
+ * guc.c
+ *	  The ledger.* configuration settings.
+ *
+ * Every setting is documented in docs/reference.md.  The prefix is
+ * reserved, so a misspelt ledger.* setting is an error instead of a
+ * silently ignored placeholder.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "ledger.h"
+
+#include "utils/guc.h"
+
+char	   *ledger_keyring_file = NULL;
+bool		ledger_analyze_sealed_columns = false;
+bool		ledger_default_deletion_protection = true;
+
+void
+ledger_define_gucs(void)
+{
+	DefineCustomStringVariable("ledger.keyring_file",
+							   "Path of the keyring file of the embedded file key provider.",
+							   "It must lie outside the data directory and be readable by "
+							   "the server's OS user only.  A relative path is taken "
+							   "relative to the data directory.",
+							   &ledger_keyring_file,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("ledger.analyze_sealed_columns",
+							 "Lets ANALYZE collect statistics on sealed columns of new ledger tables.",
+							 "Statistics hold sample values in the clear in pg_statistic.  "
+							 "Applies to columns created while it is on.",
+							 &ledger_analyze_sealed_columns,
+							 false,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("ledger.default_deletion_protection",
+							 "Deletion protection of newly created ledger tables.",
+							 "A protected ledger table cannot be dropped until "
+							 "ledger_set_deletion_protection() turns protection off.",
+							 &ledger_default_deletion_protection,
+							 true,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+
+	MarkGUCPrefixReserved("ledger");
+}

@@ -1,0 +1,251 @@
+/*-------------------------------------------------------------------------
+ *
+ * journal.c
+ *	  ledger.journal: one immutable sealed revision per change, forever.
+ *
+ * Revisions are appended in the writing transaction, so a rolled-back
+ * (sub)transaction leaves none behind.  The extension writes the journal
+ * and its other tables through heap directly; SQL reaches them through
+ * the "ledger_internal" access method, which refuses every change, so the
+ * journal is append-only even for superusers.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "ledger.h"
+
+#include "access/genam.h"
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/indexing.h"
+#include "commands/sequence.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+#include "utils/xid8.h"
+
+PG_FUNCTION_INFO_V1(ledger_internal_handler);
+
+/* Columns of ledger.journal, as created by sql/ledger--0.1.sql. */
+enum
+{
+	Anum_journal_table_id = 1,
+	Anum_journal_doc_id,
+	Anum_journal_version,
+	Anum_journal_op,
+	Anum_journal_xid,
+	Anum_journal_key_id,
+	Anum_journal_payload,
+	Anum_journal_plain_hash,
+	Anum_journal_data_hash,
+	Anum_journal_revision_hash,
+	Anum_journal_written_at,
+	Natts_journal = Anum_journal_written_at
+};
+
+static bool xact_wrote_journal = false;
+
+static Datum
+hash_datum(const uint8 *hash)
+{
+	bytea	   *b = palloc(VARHDRSZ + LEDGER_HASH_LEN);
+
+	SET_VARSIZE(b, VARHDRSZ + LEDGER_HASH_LEN);
+	memcpy(VARDATA(b), hash, LEDGER_HASH_LEN);
+	return PointerGetDatum(b);
+}
+
+void
+ledger_journal_append(const LedgerRevision *rev)
+{
+	Relation	rel = table_open(ledger_relation_oid("journal"), RowExclusiveLock);
+	Datum		values[Natts_journal];
+	bool		nulls[Natts_journal];
+	bool		tombstone = (rev->payload == NULL);
+	HeapTuple	tup;
+
+	memset(nulls, false, sizeof(nulls));
+	values[Anum_journal_table_id - 1] = Int64GetDatum(rev->table_id);
+	values[Anum_journal_doc_id - 1] = Int64GetDatum(rev->doc_id);
+	values[Anum_journal_version - 1] = Int32GetDatum(rev->version);
+	values[Anum_journal_op - 1] = CharGetDatum(rev->op);
+	values[Anum_journal_xid - 1] = FullTransactionIdGetDatum(GetTopFullTransactionId());
+	values[Anum_journal_key_id - 1] = Int32GetDatum(rev->key_id);
+	values[Anum_journal_payload - 1] = PointerGetDatum(rev->payload);
+	values[Anum_journal_plain_hash - 1] = hash_datum(rev->plain_hash);
+	values[Anum_journal_data_hash - 1] = hash_datum(rev->data_hash);
+	values[Anum_journal_revision_hash - 1] = hash_datum(rev->revision_hash);
+	values[Anum_journal_written_at - 1] = TimestampTzGetDatum(GetCurrentTimestamp());
+	nulls[Anum_journal_key_id - 1] = tombstone;
+	nulls[Anum_journal_payload - 1] = tombstone;
+	nulls[Anum_journal_plain_hash - 1] = tombstone;
+	nulls[Anum_journal_data_hash - 1] = tombstone;
+
+	tup = heap_form_tuple(RelationGetDescr(rel), values, nulls);
+	CatalogTupleInsert(rel, tup);
+	heap_freetuple(tup);
+	table_close(rel, RowExclusiveLock);
+	xact_wrote_journal = true;
+}
+
+/*
+ * The sealed payload of a revision, for rows that keep only a reference.
+ * Any version of the journal row is considered, even one whose inserter
+ * is still running (a dirty-snapshot uniqueness check may open such a
+ * row); match() picks the one whose header is the row's.
+ */
+bytea *
+ledger_journal_payload(int64 table_id, int64 doc_id, int32 version,
+					   bool (*match) (bytea *payload, void *arg), void *arg)
+{
+	Relation	rel = table_open(ledger_relation_oid("journal"), AccessShareLock);
+	ScanKeyData key[3];
+	SysScanDesc scan;
+	HeapTuple	tup;
+	bytea	   *found = NULL;
+
+	ScanKeyInit(&key[0], Anum_journal_table_id, BTEqualStrategyNumber,
+				F_INT8EQ, Int64GetDatum(table_id));
+	ScanKeyInit(&key[1], Anum_journal_doc_id, BTEqualStrategyNumber,
+				F_INT8EQ, Int64GetDatum(doc_id));
+	ScanKeyInit(&key[2], Anum_journal_version, BTEqualStrategyNumber,
+				F_INT4EQ, Int32GetDatum(version));
+	scan = systable_beginscan(rel, ledger_relation_oid("journal_revision_idx"),
+							  true, SnapshotAny, 3, key);
+	while (found == NULL && (tup = systable_getnext(scan)) != NULL)
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tup, Anum_journal_payload,
+									 RelationGetDescr(rel), &isnull);
+		bytea	   *payload;
+
+		if (isnull)
+			continue;
+		payload = DatumGetByteaPCopy(d);
+		if (match(payload, arg))
+			found = payload;
+		else
+			pfree(payload);
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
+int64
+ledger_next_document_id(void)
+{
+	return nextval_internal(ledger_relation_oid("document_id_seq"), false);
+}
+
+bool
+ledger_xact_wrote_journal(void)
+{
+	return xact_wrote_journal;
+}
+
+void
+ledger_journal_xact_end(void)
+{
+	xact_wrote_journal = false;
+}
+
+/* ------------------------------------------------------------------------
+ * The access method of ledger.journal and the extension's catalogs
+ * ------------------------------------------------------------------------
+ */
+
+static TableAmRoutine internal_methods;
+
+static void
+refuse_change(Relation rel)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("cannot change \"%s\": it is written only by the ledger extension",
+					RelationGetRelationName(rel)),
+			 errdetail("The ledger's journal and key catalogs are append-only records."),
+			 errhint("Change ledger tables instead; each change appends its revision here.")));
+}
+
+static void
+ao_tuple_insert(Relation rel, TupleTableSlot *slot, CommandId cid,
+				int options, struct BulkInsertStateData *bistate)
+{
+	refuse_change(rel);
+}
+
+static void
+ao_tuple_insert_speculative(Relation rel, TupleTableSlot *slot, CommandId cid,
+							int options, struct BulkInsertStateData *bistate,
+							uint32 specToken)
+{
+	refuse_change(rel);
+}
+
+static void
+ao_multi_insert(Relation rel, TupleTableSlot **slots, int nslots,
+				CommandId cid, int options, struct BulkInsertStateData *bistate)
+{
+	refuse_change(rel);
+}
+
+static TM_Result
+ao_tuple_delete(Relation rel, ItemPointer tid, CommandId cid,
+				Snapshot snapshot, Snapshot crosscheck, bool wait,
+				TM_FailureData *tmfd, bool changingPart)
+{
+	refuse_change(rel);
+	return TM_Invisible;		/* not reached */
+}
+
+static TM_Result
+ao_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot,
+				CommandId cid, Snapshot snapshot, Snapshot crosscheck,
+				bool wait, TM_FailureData *tmfd, LockTupleMode *lockmode,
+				bool *update_indexes)
+{
+	refuse_change(rel);
+	return TM_Invisible;		/* not reached */
+}
+
+static void
+ao_relation_set_new_filenode(Relation rel, const RelFileNode *newrnode,
+							 char persistence, TransactionId *freezeXid,
+							 MultiXactId *minmulti)
+{
+	if (rel->rd_createSubid == InvalidSubTransactionId)
+		refuse_change(rel);		/* TRUNCATE */
+	GetHeapamTableAmRoutine()->relation_set_new_filenode(rel, newrnode,
+														 persistence,
+														 freezeXid, minmulti);
+}
+
+static void
+ao_relation_nontransactional_truncate(Relation rel)
+{
+	refuse_change(rel);
+}
+
+Datum
+ledger_internal_handler(PG_FUNCTION_ARGS)
+{
+	if (internal_methods.type == 0)
+	{
+		internal_methods = *GetHeapamTableAmRoutine();
+		internal_methods.tuple_insert = ao_tuple_insert;
+		internal_methods.tuple_insert_speculative = ao_tuple_insert_speculative;
+		internal_methods.multi_insert = ao_multi_insert;
+		internal_methods.tuple_delete = ao_tuple_delete;
+		internal_methods.tuple_update = ao_tuple_update;
+		internal_methods.relation_set_new_filenode = ao_relation_set_new_filenode;
+		internal_methods.relation_nontransactional_truncate = ao_relation_nontransactional_truncate;
+		/* heap's own build scans accept no routine but heap's */
+		internal_methods.index_build_range_scan = ledger_index_build_range_scan;
+		internal_methods.index_validate_scan = ledger_index_validate_scan;
+	}
+	PG_RETURN_POINTER(&internal_methods);
+}

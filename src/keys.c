@@ -1,0 +1,365 @@
+/*-------------------------------------------------------------------------
+ *
+ * keys.c
+ *	  The key hierarchy: provider key -> root key -> data keys.
+ *
+ * ledger.keys holds one row per key node and version, with the node's
+ * wrapped bytes.  The root key is wrapped by the provider key; each data
+ * key by the root key.  Wrapping binds the node's kind, id and version as
+ * AAD, so a wrapped key cannot be moved to another node.
+ *
+ * Unwrapped keys live only in this backend's key cache: one page that is
+ * locked in memory and excluded from core dumps where the OS allows, and
+ * wiped when a key is dropped.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "ledger.h"
+
+#include <sys/mman.h>
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/indexing.h"
+#include "commands/sequence.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+/* Columns of ledger.keys, as created by sql/ledger--0.1.sql. */
+enum
+{
+	Anum_key_id = 1,
+	Anum_key_version,
+	Anum_key_kind,
+	Anum_key_parent_id,
+	Anum_key_parent_version,
+	Anum_key_provider,
+	Anum_key_provider_key_id,
+	Anum_key_provider_key_version,
+	Anum_key_table_id,
+	Anum_key_wrapped,
+	Anum_key_state,
+	Anum_key_created_at,
+	Anum_key_changed_at,
+	Natts_keys = Anum_key_changed_at
+};
+
+#define KEY_AAD_TAG		"ledger.key.v1"
+#define KEY_AAD_LEN		(sizeof(KEY_AAD_TAG) + 1 + 4 + 4)
+
+typedef struct CachedKey
+{
+	int32		key_id;			/* 0: free */
+	uint8		key[LEDGER_KEY_LEN];
+} CachedKey;
+
+#define KEY_CACHE_SLOTS 64
+
+typedef struct KeyCache
+{
+	CachedKey	root;
+	int32		root_version;
+	int			next_victim;
+	CachedKey	data[KEY_CACHE_SLOTS];
+} KeyCache;
+
+static KeyCache *cache = NULL;
+
+static KeyCache *
+key_cache(void)
+{
+	if (cache == NULL)
+	{
+		void	   *p = mmap(NULL, sizeof(KeyCache), PROT_READ | PROT_WRITE,
+							 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		if (p == MAP_FAILED)
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("could not allocate the ledger key cache: %m")));
+		/* Best effort: keys stay out of swap and core files if allowed. */
+		(void) mlock(p, sizeof(KeyCache));
+#ifdef MADV_DONTDUMP
+		(void) madvise(p, sizeof(KeyCache), MADV_DONTDUMP);
+#endif
+		cache = p;
+	}
+	return cache;
+}
+
+void
+ledger_keys_forget(void)
+{
+	if (cache != NULL)
+		ledger_wipe(cache, sizeof(KeyCache));
+}
+
+static void
+key_aad(uint8 *aad, char kind, int32 key_id, int32 version)
+{
+	uint32		v;
+
+	memcpy(aad, KEY_AAD_TAG, sizeof(KEY_AAD_TAG));
+	aad[sizeof(KEY_AAD_TAG)] = (uint8) kind;
+	v = pg_hton32((uint32) key_id);
+	memcpy(aad + sizeof(KEY_AAD_TAG) + 1, &v, 4);
+	v = pg_hton32((uint32) version);
+	memcpy(aad + sizeof(KEY_AAD_TAG) + 5, &v, 4);
+}
+
+static int32
+next_key_id(void)
+{
+	int64		id = nextval_internal(ledger_relation_oid("key_id_seq"), false);
+
+	if (id > PG_INT32_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("ledger has run out of key ids")));
+	return (int32) id;
+}
+
+static void
+insert_key_row(Datum *values, bool *nulls)
+{
+	Relation	rel = table_open(ledger_relation_oid("keys"), RowExclusiveLock);
+	HeapTuple	tup = heap_form_tuple(RelationGetDescr(rel), values, nulls);
+
+	CatalogTupleInsert(rel, tup);
+	heap_freetuple(tup);
+	table_close(rel, RowExclusiveLock);
+}
+
+static void
+fill_common(Datum *values, bool *nulls, int32 key_id, const char *kind,
+			const uint8 *wrapped)
+{
+	bytea	   *w = palloc(VARHDRSZ + LEDGER_WRAPPED_LEN);
+
+	SET_VARSIZE(w, VARHDRSZ + LEDGER_WRAPPED_LEN);
+	memcpy(VARDATA(w), wrapped, LEDGER_WRAPPED_LEN);
+	memset(nulls, true, sizeof(bool) * Natts_keys);
+	values[Anum_key_id - 1] = Int32GetDatum(key_id);
+	values[Anum_key_version - 1] = Int32GetDatum(1);
+	values[Anum_key_kind - 1] = CStringGetTextDatum(kind);
+	values[Anum_key_wrapped - 1] = PointerGetDatum(w);
+	values[Anum_key_state - 1] = CStringGetTextDatum("active");
+	values[Anum_key_created_at - 1] = TimestampTzGetDatum(GetCurrentTimestamp());
+	nulls[Anum_key_id - 1] = nulls[Anum_key_version - 1] = false;
+	nulls[Anum_key_kind - 1] = nulls[Anum_key_wrapped - 1] = false;
+	nulls[Anum_key_state - 1] = nulls[Anum_key_created_at - 1] = false;
+}
+
+/*
+ * Find the active row of a key (the root key if key_id is 0) and return a
+ * copy of it, or NULL.  SnapshotSelf sees rows this transaction wrote in
+ * the current command too, which a table created in this command needs.
+ */
+static HeapTuple
+find_key_row(int32 key_id, TupleDesc *desc)
+{
+	Relation	rel = table_open(ledger_relation_oid("keys"), AccessShareLock);
+	SysScanDesc scan;
+	HeapTuple	tup,
+				found = NULL;
+
+	scan = systable_beginscan(rel, InvalidOid, false, SnapshotSelf, 0, NULL);
+	while ((tup = systable_getnext(scan)) != NULL)
+	{
+		bool		isnull;
+		Datum		d;
+		char	   *state;
+
+		if (key_id != 0)
+		{
+			d = heap_getattr(tup, Anum_key_id, RelationGetDescr(rel), &isnull);
+			if (DatumGetInt32(d) != key_id)
+				continue;
+		}
+		else
+		{
+			d = heap_getattr(tup, Anum_key_kind, RelationGetDescr(rel), &isnull);
+			if (strcmp(TextDatumGetCString(d), "root") != 0)
+				continue;
+		}
+		d = heap_getattr(tup, Anum_key_state, RelationGetDescr(rel), &isnull);
+		state = TextDatumGetCString(d);
+		if (strcmp(state, "active") == 0 || key_id != 0)
+		{
+			found = heap_copytuple(tup);
+			break;
+		}
+	}
+	systable_endscan(scan);
+	*desc = CreateTupleDescCopy(RelationGetDescr(rel));
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
+static const uint8 *
+wrapped_bytes(HeapTuple tup, TupleDesc desc)
+{
+	bool		isnull;
+	bytea	   *w = DatumGetByteaPP(heap_getattr(tup, Anum_key_wrapped, desc, &isnull));
+
+	if (isnull || VARSIZE_ANY_EXHDR(w) != LEDGER_WRAPPED_LEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("ledger key catalog entry is damaged"),
+				 errdetail("A wrapped key in ledger.keys has the wrong length.")));
+	return (const uint8 *) VARDATA_ANY(w);
+}
+
+/* The root key, unwrapped through the provider on first use. */
+static const uint8 *
+root_key(void)
+{
+	KeyCache   *kc = key_cache();
+	TupleDesc	desc;
+	HeapTuple	tup;
+	LedgerProviderRef ref;
+	uint8		aad[KEY_AAD_LEN];
+	bool		isnull;
+	int32		key_id;
+
+	if (kc->root.key_id != 0)
+		return kc->root.key;
+	tup = find_key_row(0, &desc);
+	if (tup == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("ledger has no root key"),
+				 errhint("Drop and re-create the ledger extension in this database.")));
+	key_id = DatumGetInt32(heap_getattr(tup, Anum_key_id, desc, &isnull));
+	kc->root_version = DatumGetInt32(heap_getattr(tup, Anum_key_version, desc, &isnull));
+	strlcpy(ref.key_id,
+			TextDatumGetCString(heap_getattr(tup, Anum_key_provider_key_id, desc, &isnull)),
+			sizeof(ref.key_id));
+	ref.version = DatumGetInt32(heap_getattr(tup, Anum_key_provider_key_version, desc, &isnull));
+	key_aad(aad, 'R', key_id, kc->root_version);
+	ledger_provider_unwrap(wrapped_bytes(tup, desc), &ref, aad, sizeof(aad),
+						   kc->root.key);
+	kc->root.key_id = key_id;
+	return kc->root.key;
+}
+
+/*
+ * Create the ledger's root key, and with it the keyring if there is none
+ * yet.  Called once, by CREATE EXTENSION.
+ */
+void
+ledger_keys_bootstrap(void)
+{
+	KeyCache   *kc = key_cache();
+	TupleDesc	desc;
+	Datum		values[Natts_keys];
+	bool		nulls[Natts_keys];
+	uint8		wrapped[LEDGER_WRAPPED_LEN];
+	uint8		aad[KEY_AAD_LEN];
+	LedgerProviderRef ref;
+	int32		key_id;
+
+	if (find_key_row(0, &desc) != NULL)
+		return;
+	key_id = next_key_id();
+	ledger_wipe(&kc->root, sizeof(kc->root));
+	ledger_random_bytes(kc->root.key, LEDGER_KEY_LEN);
+	key_aad(aad, 'R', key_id, 1);
+	ledger_provider_wrap(kc->root.key, aad, sizeof(aad), true, wrapped, &ref);
+	kc->root.key_id = key_id;
+	kc->root_version = 1;
+
+	fill_common(values, nulls, key_id, "root", wrapped);
+	values[Anum_key_provider - 1] = CStringGetTextDatum("file");
+	values[Anum_key_provider_key_id - 1] = CStringGetTextDatum(ref.key_id);
+	values[Anum_key_provider_key_version - 1] = Int32GetDatum(ref.version);
+	nulls[Anum_key_provider - 1] = false;
+	nulls[Anum_key_provider_key_id - 1] = false;
+	nulls[Anum_key_provider_key_version - 1] = false;
+	insert_key_row(values, nulls);
+}
+
+static CachedKey *
+cache_slot(int32 key_id)
+{
+	KeyCache   *kc = key_cache();
+	CachedKey  *victim;
+
+	for (int i = 0; i < KEY_CACHE_SLOTS; i++)
+		if (kc->data[i].key_id == key_id)
+			return &kc->data[i];
+	victim = &kc->data[kc->next_victim];
+	kc->next_victim = (kc->next_victim + 1) % KEY_CACHE_SLOTS;
+	ledger_wipe(victim, sizeof(CachedKey));
+	return victim;
+}
+
+/* Create a data key for a table and return its id. */
+int32
+ledger_create_data_key(int64 table_id)
+{
+	const uint8 *root = root_key();
+	KeyCache   *kc = key_cache();
+	Datum		values[Natts_keys];
+	bool		nulls[Natts_keys];
+	uint8		wrapped[LEDGER_WRAPPED_LEN];
+	uint8		aad[KEY_AAD_LEN];
+	int32		key_id = next_key_id();
+	CachedKey  *slot = cache_slot(key_id);
+
+	ledger_random_bytes(slot->key, LEDGER_KEY_LEN);
+	key_aad(aad, 'D', key_id, 1);
+	ledger_random_bytes(wrapped, LEDGER_NONCE_LEN);
+	ledger_aead_seal(root, wrapped, aad, sizeof(aad), slot->key,
+					 LEDGER_KEY_LEN, wrapped + LEDGER_NONCE_LEN);
+	slot->key_id = key_id;
+
+	fill_common(values, nulls, key_id, "data", wrapped);
+	values[Anum_key_parent_id - 1] = Int32GetDatum(kc->root.key_id);
+	values[Anum_key_parent_version - 1] = Int32GetDatum(kc->root_version);
+	values[Anum_key_table_id - 1] = Int64GetDatum(table_id);
+	nulls[Anum_key_parent_id - 1] = false;
+	nulls[Anum_key_parent_version - 1] = false;
+	nulls[Anum_key_table_id - 1] = false;
+	insert_key_row(values, nulls);
+	return key_id;
+}
+
+/* A data key by id, unwrapped with the root key on first use. */
+const uint8 *
+ledger_data_key(int32 key_id)
+{
+	CachedKey  *slot = cache_slot(key_id);
+	TupleDesc	desc;
+	HeapTuple	tup;
+	uint8		aad[KEY_AAD_LEN];
+	const uint8 *root;
+	const uint8 *wrapped;
+	bool		isnull;
+	int32		version;
+
+	if (slot->key_id == key_id)
+		return slot->key;
+	tup = find_key_row(key_id, &desc);
+	if (tup == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("ledger data key %d does not exist", key_id),
+				 errdetail("A sealed row names a data key that ledger.keys does not hold.")));
+	root = root_key();
+	version = DatumGetInt32(heap_getattr(tup, Anum_key_version, desc, &isnull));
+	wrapped = wrapped_bytes(tup, desc);
+	key_aad(aad, 'D', key_id, version);
+	if (!ledger_aead_open(root, wrapped, aad, sizeof(aad),
+						  wrapped + LEDGER_NONCE_LEN,
+						  LEDGER_KEY_LEN + LEDGER_TAG_LEN, slot->key))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("ledger data key %d cannot be unwrapped", key_id),
+				 errdetail("The root key does not authenticate the wrapped data key; ledger.keys has been altered.")));
+	slot->key_id = key_id;
+	return slot->key;
+}

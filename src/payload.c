@@ -1,0 +1,712 @@
+/*-------------------------------------------------------------------------
+ *
+ * payload.c
+ *	  Sealed payloads: the canonical row, the physical tuple that carries it,
+ *	  and opening it again.
+ *
+ * A physical ledger tuple is a valid heap tuple of the table's descriptor
+ * in which only the plaintext set P holds values; every other column is
+ * NULL.  After the attribute area, inside t_len, come the payload and a
+ * four-byte trailer with the payload's length:
+ *
+ *	  [heap header + null bitmap][attributes][payload][uint32 length]
+ *
+ * Payload, all integers big-endian (docs/internals.md has the full layout):
+ *
+ *	  0  format (1)      1  flags (1)       2  natts (2)      4  key id (4)
+ *	  8  document id (8) 16 version (4)     20 nonce (12)
+ *	  32 present-column bitmap, (natts + 7) / 8 bytes
+ *	  .. AES-256-GCM ciphertext and tag, unless flag EXTERNAL is set, in
+ *	     which case the sealed revision in ledger.journal holds them.
+ *
+ * The plaintext is salt (16) || canonical row, the row as one tuple of
+ * COPY BINARY: int16 field count, then per column int32 length (-1 for
+ * NULL) and the type's send representation.  Dropped columns are skipped;
+ * the bitmap says which attribute numbers the fields belong to.
+ *
+ * The GCM AAD binds the table id, the payload header (flags excepted) and
+ * a hash of the physical plaintext attributes, so a payload moved to
+ * another row, or an edited plaintext column, fails to open.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "ledger.h"
+
+#include "access/detoast.h"
+#include "access/heaptoast.h"
+#include "access/htup_details.h"
+#include "libpq/pqformat.h"
+#include "mb/pg_wchar.h"
+#include "utils/datum.h"
+#include "utils/memutils.h"
+
+#define FORMAT_V1			1
+#define FLAG_EXTERNAL		0x01
+
+#define HDR_FORMAT			0
+#define HDR_FLAGS			1
+#define HDR_NATTS			2
+#define HDR_KEY_ID			4
+#define HDR_DOC_ID			8
+#define HDR_VERSION			16
+#define HDR_NONCE			20
+#define HDR_FIXED			32
+#define HDR_LEN(natts)		(HDR_FIXED + ((natts) + 7) / 8)
+#define TRAILER_LEN			4
+
+#define ROW_AAD_TAG			"ledger.row.v1"
+#define REVISION_TAG		"ledger.revision.v1"
+
+static MemoryContext scratch = NULL;
+
+static MemoryContext
+scratch_context(void)
+{
+	if (scratch == NULL)
+		scratch = AllocSetContextCreate(TopMemoryContext, "ledger payload",
+										ALLOCSET_DEFAULT_SIZES);
+	MemoryContextReset(scratch);
+	return scratch;
+}
+
+static void
+put_be16(uint8 *p, uint16 v)
+{
+	v = pg_hton16(v);
+	memcpy(p, &v, 2);
+}
+
+static void
+put_be32(uint8 *p, uint32 v)
+{
+	v = pg_hton32(v);
+	memcpy(p, &v, 4);
+}
+
+static void
+put_be64(uint8 *p, uint64 v)
+{
+	v = pg_hton64(v);
+	memcpy(p, &v, 8);
+}
+
+static uint16
+get_be16(const uint8 *p)
+{
+	uint16		v;
+
+	memcpy(&v, p, 2);
+	return pg_ntoh16(v);
+}
+
+static uint32
+get_be32(const uint8 *p)
+{
+	uint32		v;
+
+	memcpy(&v, p, 4);
+	return pg_ntoh32(v);
+}
+
+static uint64
+get_be64(const uint8 *p)
+{
+	uint64		v;
+
+	memcpy(&v, p, 8);
+	return pg_ntoh64(v);
+}
+
+static void
+corrupted(Relation rel, const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("ledger row in table \"%s\" is corrupted",
+					RelationGetRelationName(rel)),
+			 errdetail_internal("%s", detail),
+			 errhint("The row no longer matches what the ledger sealed; restore it from a backup or from its revision in ledger.journal.")));
+}
+
+/*
+ * Send and receive functions of text-like types convert to and from the
+ * client encoding.  The canonical row must not depend on a session
+ * setting, so the conversion is switched off around them: canonical text
+ * is in the database encoding.
+ */
+static int
+enter_database_encoding(void)
+{
+	int			client = pg_get_client_encoding();
+
+	if (client == GetDatabaseEncoding())
+		return -1;
+	SetClientEncoding(GetDatabaseEncoding());
+	return client;
+}
+
+static void
+leave_database_encoding(int saved)
+{
+	if (saved >= 0)
+		SetClientEncoding(saved);
+}
+
+/* Encode values as one COPY BINARY tuple; sets the present bitmap. */
+static void
+encode_row(LedgerTable *t, Datum *values, bool *isnull, StringInfo buf,
+		   uint8 *bitmap)
+{
+	int			nfields = 0;
+	volatile int saved = enter_database_encoding();
+
+	for (int i = 0; i < t->natts; i++)
+		nfields += t->columns[i].dropped ? 0 : 1;
+	pq_sendint16(buf, nfields);
+	PG_TRY();
+	{
+		for (int i = 0; i < t->natts; i++)
+		{
+			LedgerColumn *col = &t->columns[i];
+			bytea	   *b;
+
+			if (col->dropped)
+				continue;
+			bitmap[i / 8] |= 1 << (i % 8);
+			if (isnull[i])
+			{
+				pq_sendint32(buf, -1);
+				continue;
+			}
+			b = SendFunctionCall(&col->send, values[i]);
+			pq_sendint32(buf, VARSIZE(b) - VARHDRSZ);
+			appendBinaryStringInfo(buf, VARDATA(b), VARSIZE(b) - VARHDRSZ);
+		}
+	}
+	PG_FINALLY();
+	{
+		leave_database_encoding(saved);
+	}
+	PG_END_TRY();
+}
+
+/* Decode a canonical row; attributes it does not hold keep their input. */
+static void
+decode_row(Relation rel, LedgerTable *t, const uint8 *hdr, const char *data,
+		   int len, Datum *values, bool *isnull)
+{
+	StringInfoData buf;
+	int			natts_w = get_be16(hdr + HDR_NATTS);
+	const uint8 *bitmap = hdr + HDR_FIXED;
+	volatile int nfields;
+	volatile int saved;
+
+	buf.data = (char *) data;
+	buf.len = len;
+	buf.maxlen = len;
+	buf.cursor = 0;
+	if (len < 2)
+		corrupted(rel, "The canonical row is truncated.");
+	nfields = pq_getmsgint(&buf, 2);
+	saved = enter_database_encoding();
+	PG_TRY();
+	{
+		for (int i = 0; i < natts_w; i++)
+		{
+			StringInfoData field;
+			int32		flen;
+
+			if ((bitmap[i / 8] & (1 << (i % 8))) == 0)
+				continue;
+			if (nfields-- <= 0 || buf.len - buf.cursor < 4)
+				corrupted(rel, "The canonical row has too few fields.");
+			flen = (int32) pq_getmsgint(&buf, 4);
+			if (flen < -1 || flen > buf.len - buf.cursor)
+				corrupted(rel, "A field of the canonical row has a bad length.");
+			/* A column dropped since the row was written is skipped. */
+			if (i >= t->natts || t->columns[i].dropped)
+			{
+				buf.cursor += Max(flen, 0);
+				continue;
+			}
+			isnull[i] = (flen < 0);
+			if (flen < 0)
+				continue;
+			/* recv functions want a NUL after the data, as COPY gives them */
+			initStringInfo(&field);
+			appendBinaryStringInfo(&field, buf.data + buf.cursor, flen);
+			buf.cursor += flen;
+			values[i] = ReceiveFunctionCall(&t->columns[i].recv, &field,
+											t->columns[i].typioparam,
+											t->columns[i].typmod);
+			if (field.cursor != field.len)
+				corrupted(rel, "A field of the canonical row has trailing bytes.");
+		}
+	}
+	PG_FINALLY();
+	{
+		leave_database_encoding(saved);
+	}
+	PG_END_TRY();
+	if (nfields != 0 || buf.cursor != buf.len)
+		corrupted(rel, "The canonical row has extra fields.");
+}
+
+/*
+ * Hash of the plaintext attributes of a physical tuple: for each non-null
+ * attribute, its number, length and bytes (varlena headers excluded, so a
+ * short and a long header hash alike).
+ */
+static void
+plain_hash(TupleDesc desc, int natts, Datum *values, bool *isnull, uint8 *out)
+{
+	LedgerHash *h = ledger_hash_begin();
+
+	for (int i = 0; i < natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		uint8		head[6];
+		const void *p;
+		Size		len;
+		Datum		tmp;
+
+		if (isnull[i])
+			continue;
+		if (att->attbyval)
+		{
+			store_att_byval(&tmp, values[i], att->attlen);
+			p = &tmp;
+			len = att->attlen;
+		}
+		else if (att->attlen == -1)
+		{
+			p = VARDATA_ANY(DatumGetPointer(values[i]));
+			len = VARSIZE_ANY_EXHDR(DatumGetPointer(values[i]));
+		}
+		else if (att->attlen == -2)
+		{
+			p = DatumGetPointer(values[i]);
+			len = strlen(p) + 1;
+		}
+		else
+		{
+			p = DatumGetPointer(values[i]);
+			len = att->attlen;
+		}
+		put_be16(head, (uint16) (i + 1));
+		put_be32(head + 2, (uint32) len);
+		ledger_hash_update(h, head, sizeof(head));
+		ledger_hash_update(h, p, len);
+	}
+	ledger_hash_final(h, out);
+}
+
+static int
+row_aad(uint8 *aad, int64 table_id, const uint8 *hdr, int hdrlen,
+		const uint8 *phash)
+{
+	int			n = 0;
+
+	memcpy(aad, ROW_AAD_TAG, sizeof(ROW_AAD_TAG));
+	n += sizeof(ROW_AAD_TAG);
+	put_be64(aad + n, (uint64) table_id);
+	n += 8;
+	memcpy(aad + n, hdr, hdrlen);
+	aad[n + HDR_FLAGS] = 0;		/* inline or external seal alike */
+	n += hdrlen;
+	memcpy(aad + n, phash, LEDGER_HASH_LEN);
+	return n + LEDGER_HASH_LEN;
+}
+
+static void
+revision_hash(LedgerRevision *rev)
+{
+	uint8		buf[sizeof(REVISION_TAG) + 8 + 8 + 4 + 1 + LEDGER_HASH_LEN];
+	int			n = sizeof(REVISION_TAG);
+
+	memcpy(buf, REVISION_TAG, sizeof(REVISION_TAG));
+	put_be64(buf + n, (uint64) rev->table_id);
+	put_be64(buf + n + 8, (uint64) rev->doc_id);
+	put_be32(buf + n + 16, (uint32) rev->version);
+	buf[n + 20] = (uint8) rev->op;
+	memcpy(buf + n + 21, rev->data_hash, LEDGER_HASH_LEN);
+	ledger_sha256(buf, sizeof(buf), rev->revision_hash);
+}
+
+/*
+ * The plaintext values of a row: P columns keep a flat, detoasted copy of
+ * their value, so heap's toaster never needs to touch the tuple; all other
+ * columns are NULL.
+ */
+static void
+plain_values(Relation rel, LedgerTable *t, TupleTableSlot *slot,
+			 Datum *pvalues, bool *pnulls)
+{
+	Bitmapset  *p = bms_union(t->plainset, ledger_index_attnums(rel));
+
+	for (int i = 0; i < t->natts; i++)
+	{
+		pnulls[i] = true;
+		if (t->columns[i].dropped || slot->tts_isnull[i] ||
+			!bms_is_member(i + 1, p))
+			continue;
+		pnulls[i] = false;
+		pvalues[i] = slot->tts_values[i];
+		if (t->columns[i].typlen == -1)
+			pvalues[i] = PointerGetDatum(pg_detoast_datum_packed((struct varlena *) DatumGetPointer(pvalues[i])));
+	}
+	bms_free(p);
+}
+
+/*
+ * Build the physical tuple: attributes, then payload and trailer.  The
+ * attribute area must stay within the table's toast target, so that the
+ * toaster returns the tuple untouched; heap_fill_tuple lays it out.
+ */
+static HeapTuple
+form_physical(Relation rel, Datum *pvalues, bool *pnulls,
+			  const uint8 *payload, int paylen)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	bool		hasnull = false;
+	int			hoff;
+	Size		datalen;
+	Size		len;
+	HeapTuple	tup;
+	HeapTupleHeader td;
+	int			limit;
+
+	for (int i = 0; i < desc->natts; i++)
+		hasnull |= pnulls[i];
+	hoff = SizeofHeapTupleHeader;
+	if (hasnull)
+		hoff += BITMAPLEN(desc->natts);
+	hoff = MAXALIGN(hoff);
+	datalen = heap_compute_data_size(desc, pvalues, pnulls);
+	limit = RelationGetToastTupleTarget(rel, TOAST_TUPLE_TARGET) - hoff;
+	if (datalen > limit)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("plaintext columns of ledger table \"%s\" need %zu bytes, more than the %d bytes allowed",
+						RelationGetRelationName(rel), datalen, limit),
+				 errdetail("Indexed columns are kept in the clear in the row itself and must not need TOAST."),
+				 errhint("Index shorter values, or raise the table's toast_tuple_target.")));
+	len = hoff + datalen + paylen + TRAILER_LEN;
+	if (len > MaxHeapTupleSize)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("ledger row of table \"%s\" is too big", RelationGetRelationName(rel)),
+				 errhint("Lower the table's toast_tuple_target.")));
+	tup = palloc0(HEAPTUPLESIZE + len);
+	tup->t_data = td = (HeapTupleHeader) ((char *) tup + HEAPTUPLESIZE);
+	tup->t_len = len;
+	ItemPointerSetInvalid(&tup->t_self);
+	tup->t_tableOid = RelationGetRelid(rel);
+	HeapTupleHeaderSetDatumLength(td, len);
+	HeapTupleHeaderSetTypeId(td, desc->tdtypeid);
+	HeapTupleHeaderSetTypMod(td, desc->tdtypmod);
+	HeapTupleHeaderSetNatts(td, desc->natts);
+	td->t_hoff = hoff;
+	heap_fill_tuple(desc, pvalues, pnulls, (char *) td + hoff, datalen,
+					&td->t_infomask, hasnull ? td->t_bits : NULL);
+	memcpy((char *) td + hoff + datalen, payload, paylen);
+	put_be32((uint8 *) td + len - TRAILER_LEN, (uint32) paylen);
+	return tup;
+}
+
+HeapTuple
+ledger_seal(Relation rel, TupleTableSlot *slot, int64 doc_id, int32 version,
+			char op, LedgerRevision *rev)
+{
+	LedgerTable *t = ledger_table(rel);
+	int			natts = t->natts;
+	int			hdrlen = HDR_LEN(natts);
+	Datum	   *pvalues = palloc(sizeof(Datum) * Max(natts, 1));
+	bool	   *pnulls = palloc(sizeof(bool) * Max(natts, 1));
+	StringInfoData plain;
+	uint8	   *hdr;
+	uint8	   *sealed;
+	uint8	   *aad;
+	int			aadlen;
+	int			sealedlen;
+	HeapTuple	tup;
+
+	slot_getallattrs(slot);
+	plain_values(rel, t, slot, pvalues, pnulls);
+
+	/* The salt leads the plaintext, inside the ciphertext. */
+	initStringInfo(&plain);
+	enlargeStringInfo(&plain, LEDGER_SALT_LEN);
+	ledger_random_bytes((uint8 *) plain.data, LEDGER_SALT_LEN);
+	plain.len = LEDGER_SALT_LEN;
+
+	/* The sealed revision: header, then ciphertext and tag. */
+	hdr = palloc0(hdrlen);
+	encode_row(t, slot->tts_values, slot->tts_isnull, &plain, hdr + HDR_FIXED);
+	hdr[HDR_FORMAT] = FORMAT_V1;
+	put_be16(hdr + HDR_NATTS, (uint16) natts);
+	put_be32(hdr + HDR_KEY_ID, (uint32) t->data_key_id);
+	put_be64(hdr + HDR_DOC_ID, (uint64) doc_id);
+	put_be32(hdr + HDR_VERSION, (uint32) version);
+	ledger_random_bytes(hdr + HDR_NONCE, LEDGER_NONCE_LEN);
+
+	rev->table_id = t->table_id;
+	rev->doc_id = doc_id;
+	rev->version = version;
+	rev->op = op;
+	rev->key_id = t->data_key_id;
+	ledger_sha256((uint8 *) plain.data, plain.len, rev->data_hash);
+	revision_hash(rev);
+	plain_hash(RelationGetDescr(rel), natts, pvalues, pnulls, rev->plain_hash);
+
+	aad = palloc(sizeof(ROW_AAD_TAG) + 8 + hdrlen + LEDGER_HASH_LEN);
+	aadlen = row_aad(aad, t->table_id, hdr, hdrlen, rev->plain_hash);
+	sealedlen = hdrlen + plain.len + LEDGER_TAG_LEN;
+	rev->payload = palloc(VARHDRSZ + sealedlen);
+	SET_VARSIZE(rev->payload, VARHDRSZ + sealedlen);
+	sealed = (uint8 *) VARDATA(rev->payload);
+	memcpy(sealed, hdr, hdrlen);
+	ledger_aead_seal(ledger_data_key(t->data_key_id), hdr + HDR_NONCE,
+					 aad, aadlen, (uint8 *) plain.data, plain.len,
+					 sealed + hdrlen);
+	ledger_wipe(plain.data, plain.len);
+	pfree(plain.data);
+
+	/* Rows too big to keep inline keep only the header; see docs. */
+	if (sealedlen + hdrlen + TRAILER_LEN > TOAST_TUPLE_THRESHOLD)
+	{
+		hdr[HDR_FLAGS] = FLAG_EXTERNAL;
+		tup = form_physical(rel, pvalues, pnulls, hdr, hdrlen);
+	}
+	else
+		tup = form_physical(rel, pvalues, pnulls, sealed, sealedlen);
+	pfree(pvalues);
+	pfree(pnulls);
+	pfree(aad);
+	pfree(hdr);
+	return tup;
+}
+
+/* Locate the payload of a physical tuple and check its framing. */
+static const uint8 *
+find_payload(Relation rel, HeapTuple phys, int *paylen)
+{
+	HeapTupleHeader td = phys->t_data;
+	uint32		len;
+	const uint8 *p;
+
+	if (phys->t_len < td->t_hoff + TRAILER_LEN + HDR_FIXED)
+		corrupted(rel, "The tuple has no sealed payload.");
+	len = get_be32((uint8 *) td + phys->t_len - TRAILER_LEN);
+	if (len < HDR_FIXED || len > phys->t_len - TRAILER_LEN - td->t_hoff)
+		corrupted(rel, "The sealed payload has a bad length.");
+	p = (uint8 *) td + phys->t_len - TRAILER_LEN - len;
+	if (p[HDR_FORMAT] != FORMAT_V1 ||
+		(p[HDR_FLAGS] & ~FLAG_EXTERNAL) != 0 ||
+		len < HDR_LEN(get_be16(p + HDR_NATTS)))
+		corrupted(rel, "The sealed payload has an unknown format.");
+	*paylen = len;
+	return p;
+}
+
+static void
+parse_header(const uint8 *p, LedgerHeader *hdr)
+{
+	hdr->doc_id = (int64) get_be64(p + HDR_DOC_ID);
+	hdr->version = (int32) get_be32(p + HDR_VERSION);
+	hdr->key_id = (int32) get_be32(p + HDR_KEY_ID);
+	hdr->external = (p[HDR_FLAGS] & FLAG_EXTERNAL) != 0;
+}
+
+void
+ledger_read_header(Relation rel, HeapTuple phys, LedgerHeader *hdr)
+{
+	int			len;
+
+	parse_header(find_payload(rel, phys, &len), hdr);
+}
+
+typedef struct HeaderMatch
+{
+	const uint8 *hdr;
+	int			hdrlen;
+} HeaderMatch;
+
+/* A journal payload belongs to a row if all but the flags byte agree. */
+static bool
+header_matches(bytea *payload, void *arg)
+{
+	HeaderMatch *m = arg;
+	const uint8 *p = (const uint8 *) VARDATA_ANY(payload);
+
+	return VARSIZE_ANY_EXHDR(payload) >= m->hdrlen + LEDGER_TAG_LEN &&
+		memcmp(p, m->hdr, HDR_FLAGS) == 0 &&
+		memcmp(p + HDR_FLAGS + 1, m->hdr + HDR_FLAGS + 1,
+			   m->hdrlen - HDR_FLAGS - 1) == 0;
+}
+
+/*
+ * The sealed bytes of a row that keeps only its header: its revision in
+ * the journal, which must carry the very same header.
+ */
+static const uint8 *
+external_payload(Relation rel, LedgerTable *t, const uint8 *hdr, int hdrlen,
+				 int *len)
+{
+	LedgerHeader h;
+	HeaderMatch m = {hdr, hdrlen};
+	bytea	   *b;
+
+	parse_header(hdr, &h);
+	b = ledger_journal_payload(t->table_id, h.doc_id, h.version,
+							   header_matches, &m);
+	if (b == NULL)
+		corrupted(rel, psprintf("The sealed revision of document %lld version %d is missing from ledger.journal.",
+								(long long) h.doc_id, h.version));
+	*len = VARSIZE_ANY_EXHDR(b);
+	return (const uint8 *) VARDATA_ANY(b);
+}
+
+void
+ledger_open(Relation rel, HeapTuple phys, TupleTableSlot *dst)
+{
+	LedgerTable *t = ledger_table(rel);
+	TupleDesc	desc = RelationGetDescr(rel);
+	MemoryContext old = MemoryContextSwitchTo(scratch_context());
+	int			natts_phys = HeapTupleHeaderGetNatts(phys->t_data);
+	Datum	   *pvalues = palloc(sizeof(Datum) * Max(desc->natts, 1));
+	bool	   *pnulls = palloc(sizeof(bool) * Max(desc->natts, 1));
+	Datum	   *values = palloc(sizeof(Datum) * Max(desc->natts, 1));
+	bool	   *isnull = palloc(sizeof(bool) * Max(desc->natts, 1));
+	uint8		phash[LEDGER_HASH_LEN];
+	const uint8 *payload;
+	const uint8 *sealed;
+	int			paylen,
+				sealedlen,
+				hdrlen,
+				aadlen;
+	uint8	   *aad;
+	uint8	   *plain;
+	HeapTuple	tup;
+	LedgerHeader hdr;
+
+	payload = find_payload(rel, phys, &paylen);
+	parse_header(payload, &hdr);
+	hdrlen = HDR_LEN(get_be16(payload + HDR_NATTS));
+	if (get_be16(payload + HDR_NATTS) != natts_phys)
+		corrupted(rel, "The sealed payload does not match the tuple's attribute count.");
+	sealed = payload;
+	sealedlen = paylen;
+	if (hdr.external)
+		sealed = external_payload(rel, t, payload, hdrlen, &sealedlen);
+	if (sealedlen < hdrlen + LEDGER_TAG_LEN + LEDGER_SALT_LEN)
+		corrupted(rel, "The sealed payload is truncated.");
+
+	/* Plaintext attributes as stored: hashed into the AAD, checked below. */
+	heap_deform_tuple(phys, desc, pvalues, pnulls);
+	plain_hash(desc, natts_phys, pvalues, pnulls, phash);
+	aad = palloc(sizeof(ROW_AAD_TAG) + 8 + hdrlen + LEDGER_HASH_LEN);
+	aadlen = row_aad(aad, t->table_id, payload, hdrlen, phash);
+	plain = palloc(sealedlen - hdrlen);
+	if (!ledger_aead_open(ledger_data_key(hdr.key_id), payload + HDR_NONCE,
+						  aad, aadlen, sealed + hdrlen, sealedlen - hdrlen,
+						  plain))
+		corrupted(rel, psprintf("Document %lld version %d at (%u,%u) fails authentication.",
+								(long long) hdr.doc_id, hdr.version,
+								ItemPointerGetBlockNumber(&phys->t_self),
+								ItemPointerGetOffsetNumber(&phys->t_self)));
+
+	/* Columns added after the row was written read as their default. */
+	memcpy(values, pvalues, sizeof(Datum) * desc->natts);
+	memcpy(isnull, pnulls, sizeof(bool) * desc->natts);
+	for (int i = 0; i < natts_phys; i++)
+		isnull[i] = true;
+	decode_row(rel, t, payload,
+			   (char *) plain + LEDGER_SALT_LEN,
+			   sealedlen - hdrlen - LEDGER_TAG_LEN - LEDGER_SALT_LEN,
+			   values, isnull);
+	ledger_wipe(plain, sealedlen - hdrlen - LEDGER_TAG_LEN);
+
+	for (int i = 0; i < natts_phys; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (!pnulls[i] && !att->attisdropped &&
+			(isnull[i] || !datum_image_eq(pvalues[i], values[i],
+										  att->attbyval, att->attlen)))
+			corrupted(rel, psprintf("Plaintext column \"%s\" of document %lld does not match its sealed value.",
+									NameStr(att->attname), (long long) hdr.doc_id));
+	}
+
+	MemoryContextSwitchTo(dst->tts_mcxt);
+	tup = heap_form_tuple(desc, values, isnull);
+	MemoryContextSwitchTo(old);
+	ledger_copy_xact_fields(tup->t_data, phys->t_data);
+	tup->t_self = phys->t_self;
+	tup->t_tableOid = phys->t_tableOid;
+	ExecForceStoreHeapTuple(tup, dst, true);
+	dst->tts_tid = phys->t_self;
+	dst->tts_tableOid = phys->t_tableOid;
+}
+
+/*
+ * True if the physical tuple holds, for every column in attnums, exactly
+ * the value of the opened row: an index over these columns built from the
+ * physical tuples agrees with the rows.
+ */
+bool
+ledger_plain_values_match(Relation rel, HeapTuple phys, TupleTableSlot *opened,
+						  const Bitmapset *attnums)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			natts_phys = HeapTupleHeaderGetNatts(phys->t_data);
+	int			x = -1;
+
+	slot_getallattrs(opened);
+	while ((x = bms_next_member(attnums, x)) >= 0)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, x - 1);
+		bool		pnull;
+		Datum		pval;
+
+		if (x < 1 || x > desc->natts)
+			return false;
+		if (x > natts_phys)
+			continue;			/* reads as its default in both */
+		pval = heap_getattr(phys, x, desc, &pnull);
+		if (pnull != opened->tts_isnull[x - 1])
+			return false;
+		if (!pnull && !datum_image_eq(pval, opened->tts_values[x - 1],
+									  att->attbyval, att->attlen))
+			return false;
+	}
+	return true;
+}
+
+void
+ledger_tombstone(Relation rel, const LedgerHeader *old, LedgerRevision *rev)
+{
+	LedgerTable *t = ledger_table(rel);
+
+	memset(rev, 0, sizeof(LedgerRevision));
+	rev->table_id = t->table_id;
+	rev->doc_id = old->doc_id;
+	rev->version = old->version + 1;
+	rev->op = LEDGER_OP_DELETE;
+	revision_hash(rev);
+}
+
+/*
+ * Give an opened or executor tuple the transaction fields of the physical
+ * tuple, so that system columns (xmin, xmax, cmin, ctid) read the same.
+ */
+void
+ledger_copy_xact_fields(HeapTupleHeader dst, HeapTupleHeader src)
+{
+	dst->t_choice = src->t_choice;
+	dst->t_ctid = src->t_ctid;
+	dst->t_infomask = (dst->t_infomask & ~HEAP_XACT_MASK) |
+		(src->t_infomask & HEAP_XACT_MASK);
+	dst->t_infomask2 = (dst->t_infomask2 & ~HEAP2_XACT_MASK) |
+		(src->t_infomask2 & HEAP2_XACT_MASK);
+}

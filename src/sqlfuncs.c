@@ -1,0 +1,116 @@
+/*-------------------------------------------------------------------------
+ *
+ * sqlfuncs.c
+ *	  SQL-callable functions of the ledger extension.
+ *
+ * Every function checks its inputs and the caller's rights here, at the
+ * SQL boundary; docs/reference.md describes each one.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "ledger.h"
+
+#include "access/table.h"
+#include "catalog/pg_class.h"
+#include "storage/itemptr.h"
+#include "miscadmin.h"
+#include "storage/bufmgr.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+
+PG_FUNCTION_INFO_V1(ledger_bootstrap);
+PG_FUNCTION_INFO_V1(ledger_set_deletion_protection);
+PG_FUNCTION_INFO_V1(ledger_document_id);
+PG_FUNCTION_INFO_V1(ledger_document_version);
+
+static void
+require_preloaded(void)
+{
+	if (!ledger_loaded_in_database())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("ledger must be loaded via shared_preload_libraries"),
+				 errhint("Add ledger to shared_preload_libraries in postgresql.conf and restart the server.")));
+}
+
+/* Open a ledger table named by the caller, or explain why it is not one. */
+static Relation
+open_ledger_table(Oid relid, LOCKMODE lockmode)
+{
+	Relation	rel;
+
+	require_preloaded();
+	rel = table_open(relid, lockmode);
+	if (!ledger_is_ledger_relation(rel))
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a ledger table", RelationGetRelationName(rel)),
+				 errhint("Ledger tables are created with CREATE TABLE ... USING ledger.")));
+	return rel;
+}
+
+/* Called once by CREATE EXTENSION: creates the root key. */
+Datum
+ledger_bootstrap(PG_FUNCTION_ARGS)
+{
+	require_preloaded();
+	ledger_keys_bootstrap();
+	PG_RETURN_VOID();
+}
+
+Datum
+ledger_set_deletion_protection(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	bool		on = PG_GETARG_BOOL(1);
+	Relation	rel = open_ledger_table(relid, ShareUpdateExclusiveLock);
+
+	if (!pg_class_ownercheck(relid, GetUserId()))
+		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, RelationGetRelationName(rel));
+	ledger_set_protection(relid, on);
+	table_close(rel, NoLock);
+	PG_RETURN_VOID();
+}
+
+/* The payload header of the row at a TID, for a caller who may read it. */
+static void
+header_of(FunctionCallInfo fcinfo, LedgerHeader *hdr)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	ItemPointer tid = (ItemPointer) PG_GETARG_POINTER(1);
+	Relation	rel = open_ledger_table(relid, AccessShareLock);
+	AclResult	acl = pg_class_aclcheck(relid, GetUserId(), ACL_SELECT);
+
+	if (acl != ACLCHECK_OK)
+		aclcheck_error(acl, OBJECT_TABLE, RelationGetRelationName(rel));
+	if (!ItemPointerIsValid(tid) ||
+		ItemPointerGetBlockNumber(tid) >= RelationGetNumberOfBlocks(rel) ||
+		!ledger_header_at(rel, tid, hdr))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("no row at %s in ledger table \"%s\"",
+						DatumGetCString(DirectFunctionCall1(tidout, PointerGetDatum(tid))),
+						RelationGetRelationName(rel)),
+				 errhint("Pass the ctid of a row you just read from the table.")));
+	table_close(rel, AccessShareLock);
+}
+
+Datum
+ledger_document_id(PG_FUNCTION_ARGS)
+{
+	LedgerHeader hdr;
+
+	header_of(fcinfo, &hdr);
+	PG_RETURN_INT64(hdr.doc_id);
+}
+
+Datum
+ledger_document_version(PG_FUNCTION_ARGS)
+{
+	LedgerHeader hdr;
+
+	header_of(fcinfo, &hdr);
+	PG_RETURN_INT32(hdr.version);
+}
