@@ -4,9 +4,11 @@
  *	  The only place that calls OpenSSL: AES-256-GCM sealing and opening,
  *	  SHA-256, random bytes, and wiping secrets.
  *
- * Nothing here keeps key material: callers own their buffers and wipe them.
- * One cipher context per backend is reused, since creating a context costs
- * more than sealing a small row.
+ * A LedgerCipher is an AES-256-GCM context with its key schedule already
+ * computed; the key cache keeps one per data key, so sealing a row costs a
+ * nonce change, not a key setup.  Algorithms are fetched from OpenSSL's
+ * provider once per backend: fetching them per call costs more than
+ * sealing a small row.
  *
  *-------------------------------------------------------------------------
  */
@@ -17,7 +19,22 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
-static EVP_CIPHER_CTX *cipher_ctx = NULL;
+#include "utils/memutils.h"
+
+struct LedgerCipher
+{
+	EVP_CIPHER_CTX *ctx;
+};
+
+struct LedgerHash
+{
+	EVP_MD_CTX *ctx;
+	bool		in_use;
+};
+
+static EVP_CIPHER *aes_gcm = NULL;
+static EVP_MD *sha256 = NULL;
+static LedgerHash shared_hash;
 
 static void crypto_fail(const char *what) pg_attribute_noreturn();
 
@@ -35,16 +52,15 @@ crypto_fail(const char *what)
 			 errdetail("%s", buf)));
 }
 
-static EVP_CIPHER_CTX *
-get_cipher_ctx(void)
+static void
+fetch_algorithms(void)
 {
-	if (cipher_ctx == NULL)
-	{
-		cipher_ctx = EVP_CIPHER_CTX_new();
-		if (cipher_ctx == NULL)
-			crypto_fail("cipher context allocation");
-	}
-	return cipher_ctx;
+	if (aes_gcm == NULL &&
+		(aes_gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL)) == NULL)
+		crypto_fail("AES-256-GCM lookup");
+	if (sha256 == NULL &&
+		(sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL)
+		crypto_fail("SHA-256 lookup");
 }
 
 void
@@ -54,22 +70,49 @@ ledger_random_bytes(uint8 *buf, int len)
 		crypto_fail("random number generation");
 }
 
+LedgerCipher *
+ledger_cipher_create(const uint8 *key)
+{
+	LedgerCipher *c;
+
+	fetch_algorithms();
+	c = MemoryContextAlloc(TopMemoryContext, sizeof(LedgerCipher));
+	c->ctx = EVP_CIPHER_CTX_new();
+	if (c->ctx == NULL ||
+		EVP_CipherInit_ex2(c->ctx, aes_gcm, key, NULL, 1, NULL) != 1)
+	{
+		EVP_CIPHER_CTX_free(c->ctx);
+		pfree(c);
+		crypto_fail("AES-256-GCM key setup");
+	}
+	return c;
+}
+
+/* EVP_CIPHER_CTX_free cleanses the key schedule. */
+void
+ledger_cipher_destroy(LedgerCipher *c)
+{
+	if (c == NULL)
+		return;
+	EVP_CIPHER_CTX_free(c->ctx);
+	pfree(c);
+}
+
 /*
  * Seal len bytes of plain into out, which must hold len + LEDGER_TAG_LEN.
  */
 void
-ledger_aead_seal(const uint8 *key, const uint8 *nonce,
-				 const uint8 *aad, int aadlen,
-				 const uint8 *plain, int len, uint8 *out)
+ledger_cipher_seal(LedgerCipher *c, const uint8 *nonce,
+				   const uint8 *aad, int aadlen,
+				   const uint8 *plain, int len, uint8 *out)
 {
-	EVP_CIPHER_CTX *ctx = get_cipher_ctx();
 	int			n = 0;
 
-	if (EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, nonce) != 1 ||
-		EVP_EncryptUpdate(ctx, NULL, &n, aad, aadlen) != 1 ||
-		EVP_EncryptUpdate(ctx, out, &n, plain, len) != 1 ||
-		EVP_EncryptFinal_ex(ctx, out + n, &n) != 1 ||
-		EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, LEDGER_TAG_LEN,
+	if (EVP_CipherInit_ex2(c->ctx, NULL, NULL, nonce, 1, NULL) != 1 ||
+		EVP_CipherUpdate(c->ctx, NULL, &n, aad, aadlen) != 1 ||
+		EVP_CipherUpdate(c->ctx, out, &n, plain, len) != 1 ||
+		EVP_CipherFinal_ex(c->ctx, out + n, &n) != 1 ||
+		EVP_CIPHER_CTX_ctrl(c->ctx, EVP_CTRL_GCM_GET_TAG, LEDGER_TAG_LEN,
 							out + len) != 1)
 		crypto_fail("AES-256-GCM encryption");
 }
@@ -77,26 +120,25 @@ ledger_aead_seal(const uint8 *key, const uint8 *nonce,
 /*
  * Open len bytes (ciphertext followed by tag) into out, which must hold
  * len - LEDGER_TAG_LEN bytes.  Returns false when authentication fails;
- * out then holds nothing the caller may use.
+ * out is then wiped.
  */
 bool
-ledger_aead_open(const uint8 *key, const uint8 *nonce,
-				 const uint8 *aad, int aadlen,
-				 const uint8 *sealed, int len, uint8 *out)
+ledger_cipher_open(LedgerCipher *c, const uint8 *nonce,
+				   const uint8 *aad, int aadlen,
+				   const uint8 *sealed, int len, uint8 *out)
 {
-	EVP_CIPHER_CTX *ctx = get_cipher_ctx();
 	int			clen = len - LEDGER_TAG_LEN;
 	int			n = 0;
 
 	if (clen < 0)
 		return false;
-	if (EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, nonce) != 1 ||
-		EVP_DecryptUpdate(ctx, NULL, &n, aad, aadlen) != 1 ||
-		EVP_DecryptUpdate(ctx, out, &n, sealed, clen) != 1 ||
-		EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, LEDGER_TAG_LEN,
+	if (EVP_CipherInit_ex2(c->ctx, NULL, NULL, nonce, 0, NULL) != 1 ||
+		EVP_CipherUpdate(c->ctx, NULL, &n, aad, aadlen) != 1 ||
+		EVP_CipherUpdate(c->ctx, out, &n, sealed, clen) != 1 ||
+		EVP_CIPHER_CTX_ctrl(c->ctx, EVP_CTRL_GCM_SET_TAG, LEDGER_TAG_LEN,
 							(void *) (sealed + clen)) != 1)
 		crypto_fail("AES-256-GCM decryption");
-	if (EVP_DecryptFinal_ex(ctx, out + n, &n) != 1)
+	if (EVP_CipherFinal_ex(c->ctx, out + n, &n) != 1)
 	{
 		ERR_clear_error();
 		ledger_wipe(out, clen);
@@ -105,19 +147,65 @@ ledger_aead_open(const uint8 *key, const uint8 *nonce,
 	return true;
 }
 
-struct LedgerHash
+/* One-shot sealing, for the rare wrapping of keys. */
+void
+ledger_aead_seal(const uint8 *key, const uint8 *nonce,
+				 const uint8 *aad, int aadlen,
+				 const uint8 *plain, int len, uint8 *out)
 {
-	EVP_MD_CTX *ctx;
-};
+	LedgerCipher *c = ledger_cipher_create(key);
 
+	PG_TRY();
+	{
+		ledger_cipher_seal(c, nonce, aad, aadlen, plain, len, out);
+	}
+	PG_FINALLY();
+	{
+		ledger_cipher_destroy(c);
+	}
+	PG_END_TRY();
+}
+
+bool
+ledger_aead_open(const uint8 *key, const uint8 *nonce,
+				 const uint8 *aad, int aadlen,
+				 const uint8 *sealed, int len, uint8 *out)
+{
+	LedgerCipher *c = ledger_cipher_create(key);
+	volatile bool ok = false;
+
+	PG_TRY();
+	{
+		ok = ledger_cipher_open(c, nonce, aad, aadlen, sealed, len, out);
+	}
+	PG_FINALLY();
+	{
+		ledger_cipher_destroy(c);
+	}
+	PG_END_TRY();
+	return ok;
+}
+
+/*
+ * Incremental SHA-256.  Hashes are never nested, so one context serves
+ * them all; a nested use gets a context of its own.
+ */
 LedgerHash *
 ledger_hash_begin(void)
 {
-	LedgerHash *h = palloc(sizeof(LedgerHash));
+	LedgerHash *h = &shared_hash;
 
-	h->ctx = EVP_MD_CTX_new();
-	if (h->ctx == NULL || EVP_DigestInit_ex(h->ctx, EVP_sha256(), NULL) != 1)
+	fetch_algorithms();
+	if (h->in_use)
+	{
+		h = palloc0(sizeof(LedgerHash));
+		h->ctx = EVP_MD_CTX_new();
+	}
+	else if (h->ctx == NULL)
+		h->ctx = EVP_MD_CTX_new();
+	if (h->ctx == NULL || EVP_DigestInit_ex2(h->ctx, sha256, NULL) != 1)
 		crypto_fail("SHA-256 initialization");
+	h->in_use = true;
 	return h;
 }
 
@@ -133,17 +221,23 @@ ledger_hash_final(LedgerHash *h, uint8 *out)
 {
 	unsigned int n;
 
+	h->in_use = false;
 	if (EVP_DigestFinal_ex(h->ctx, out, &n) != 1)
 		crypto_fail("SHA-256 finalization");
-	EVP_MD_CTX_free(h->ctx);
-	pfree(h);
+	if (h != &shared_hash)
+	{
+		EVP_MD_CTX_free(h->ctx);
+		pfree(h);
+	}
 }
 
 void
 ledger_sha256(const uint8 *data, size_t len, uint8 *out)
 {
-	if (EVP_Digest(data, len, out, NULL, EVP_sha256(), NULL) != 1)
-		crypto_fail("SHA-256");
+	LedgerHash *h = ledger_hash_begin();
+
+	ledger_hash_update(h, data, len);
+	ledger_hash_final(h, out);
 }
 
 /* Wipe a secret in a way the compiler cannot optimise away. */

@@ -10,9 +10,10 @@
  *	- creating a ledger relation internally: make_new_heap() does that for
  *	  every table rewrite (VACUUM FULL, CLUSTER, ALTER TABLE forms that
  *	  rewrite, SET ACCESS METHOD ledger), so one check covers them all;
- *	- materialized views on the ledger access method;
+ *	- materialized views and unlogged tables on the ledger access method;
  *	- SET ACCESS METHOD away from ledger;
- *	- DROP of a table under deletion protection, and DROP EXTENSION while
+ *	- DROP of a table under deletion protection (temporary tables excepted:
+ *	  the session drops them whatever we say), and DROP EXTENSION while
  *	  such tables exist;
  *	- publications that would include a ledger table, in either order;
  *	- PREPARE TRANSACTION after a ledger write;
@@ -93,6 +94,12 @@ relation_created(Oid relid, int subId, bool is_internal)
 				 errmsg("ledger tables cannot be rewritten"),
 				 errdetail("VACUUM FULL, CLUSTER, ALTER TABLE forms that rewrite the table, and SET ACCESS METHOD ledger would rebuild rows without their sealed payloads and history."),
 				 errhint("Use plain VACUUM.  To change a column, add a new column and fill it with UPDATE; to convert a table, create a ledger table and copy the rows with INSERT ... SELECT.")));
+	if (cls.relpersistence == RELPERSISTENCE_UNLOGGED)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("ledger tables cannot be unlogged"),
+				 errdetail("A crash would empty an unlogged table while the journal keeps the revisions of its rows."),
+				 errhint("Create the table without UNLOGGED.")));
 	if (cls.relkind != RELKIND_RELATION)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -113,7 +120,9 @@ relation_dropped(Oid relid, int subId)
 		return;
 	rel = relation_open(relid, NoLock);
 	t = ledger_table(rel);
-	if (t->deletion_protection)
+	/* A temporary table is dropped by the session's end whatever we say. */
+	if (t->deletion_protection &&
+		rel->rd_rel->relpersistence != RELPERSISTENCE_TEMP)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("ledger table \"%s\" has deletion protection", RelationGetRelationName(rel)),

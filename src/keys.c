@@ -8,9 +8,11 @@
  * key by the root key.  Wrapping binds the node's kind, id and version as
  * AAD, so a wrapped key cannot be moved to another node.
  *
- * Unwrapped keys live only in this backend's key cache: one page that is
- * locked in memory and excluded from core dumps where the OS allows, and
- * wiped when a key is dropped.
+ * Unwrapped keys live only in this backend's key cache.  The root key sits
+ * in one page that is locked in memory and excluded from core dumps where
+ * the OS allows, and wiped when dropped.  A data key is turned into an
+ * AES-GCM context at once and its plaintext wiped; OpenSSL cleanses the
+ * context's key schedule when the context is freed.
  *
  *-------------------------------------------------------------------------
  */
@@ -50,20 +52,26 @@ enum
 #define KEY_AAD_TAG		"ledger.key.v1"
 #define KEY_AAD_LEN		(sizeof(KEY_AAD_TAG) + 1 + 4 + 4)
 
-typedef struct CachedKey
+typedef struct RootKey
+{
+	int32		key_id;			/* 0: not loaded */
+	int32		version;
+	uint8		key[LEDGER_KEY_LEN];
+} RootKey;
+
+typedef struct DataKey
 {
 	int32		key_id;			/* 0: free */
-	uint8		key[LEDGER_KEY_LEN];
-} CachedKey;
+	LedgerCipher *cipher;
+} DataKey;
 
 #define KEY_CACHE_SLOTS 64
 
 typedef struct KeyCache
 {
-	CachedKey	root;
-	int32		root_version;
+	RootKey		root;
 	int			next_victim;
-	CachedKey	data[KEY_CACHE_SLOTS];
+	DataKey		data[KEY_CACHE_SLOTS];
 } KeyCache;
 
 static KeyCache *cache = NULL;
@@ -90,11 +98,22 @@ key_cache(void)
 	return cache;
 }
 
+static void
+drop_data_key(DataKey *dk)
+{
+	ledger_cipher_destroy(dk->cipher);
+	dk->cipher = NULL;
+	dk->key_id = 0;
+}
+
 void
 ledger_keys_forget(void)
 {
-	if (cache != NULL)
-		ledger_wipe(cache, sizeof(KeyCache));
+	if (cache == NULL)
+		return;
+	for (int i = 0; i < KEY_CACHE_SLOTS; i++)
+		drop_data_key(&cache->data[i]);
+	ledger_wipe(&cache->root, sizeof(RootKey));
 }
 
 static void
@@ -234,12 +253,12 @@ root_key(void)
 				 errmsg("ledger has no root key"),
 				 errhint("Drop and re-create the ledger extension in this database.")));
 	key_id = DatumGetInt32(heap_getattr(tup, Anum_key_id, desc, &isnull));
-	kc->root_version = DatumGetInt32(heap_getattr(tup, Anum_key_version, desc, &isnull));
+	kc->root.version = DatumGetInt32(heap_getattr(tup, Anum_key_version, desc, &isnull));
 	strlcpy(ref.key_id,
 			TextDatumGetCString(heap_getattr(tup, Anum_key_provider_key_id, desc, &isnull)),
 			sizeof(ref.key_id));
 	ref.version = DatumGetInt32(heap_getattr(tup, Anum_key_provider_key_version, desc, &isnull));
-	key_aad(aad, 'R', key_id, kc->root_version);
+	key_aad(aad, 'R', key_id, kc->root.version);
 	ledger_provider_unwrap(wrapped_bytes(tup, desc), &ref, aad, sizeof(aad),
 						   kc->root.key);
 	kc->root.key_id = key_id;
@@ -270,7 +289,7 @@ ledger_keys_bootstrap(void)
 	key_aad(aad, 'R', key_id, 1);
 	ledger_provider_wrap(kc->root.key, aad, sizeof(aad), true, wrapped, &ref);
 	kc->root.key_id = key_id;
-	kc->root_version = 1;
+	kc->root.version = 1;
 
 	fill_common(values, nulls, key_id, "root", wrapped);
 	values[Anum_key_provider - 1] = CStringGetTextDatum("file");
@@ -282,19 +301,26 @@ ledger_keys_bootstrap(void)
 	insert_key_row(values, nulls);
 }
 
-static CachedKey *
+/* The cache slot of a data key, or a free one (evicting the oldest). */
+static DataKey *
 cache_slot(int32 key_id)
 {
 	KeyCache   *kc = key_cache();
-	CachedKey  *victim;
+	DataKey    *victim;
 
 	for (int i = 0; i < KEY_CACHE_SLOTS; i++)
 		if (kc->data[i].key_id == key_id)
 			return &kc->data[i];
 	victim = &kc->data[kc->next_victim];
 	kc->next_victim = (kc->next_victim + 1) % KEY_CACHE_SLOTS;
-	ledger_wipe(victim, sizeof(CachedKey));
+	drop_data_key(victim);
 	return victim;
+}
+
+static void
+wrap_aad_data(uint8 *aad, int32 key_id, int32 version)
+{
+	key_aad(aad, 'D', key_id, version);
 }
 
 /* Create a data key for a table and return its id. */
@@ -305,21 +331,31 @@ ledger_create_data_key(int64 table_id)
 	KeyCache   *kc = key_cache();
 	Datum		values[Natts_keys];
 	bool		nulls[Natts_keys];
+	uint8		key[LEDGER_KEY_LEN];
 	uint8		wrapped[LEDGER_WRAPPED_LEN];
 	uint8		aad[KEY_AAD_LEN];
 	int32		key_id = next_key_id();
-	CachedKey  *slot = cache_slot(key_id);
+	DataKey    *slot = cache_slot(key_id);
 
-	ledger_random_bytes(slot->key, LEDGER_KEY_LEN);
-	key_aad(aad, 'D', key_id, 1);
+	ledger_random_bytes(key, LEDGER_KEY_LEN);
+	wrap_aad_data(aad, key_id, 1);
 	ledger_random_bytes(wrapped, LEDGER_NONCE_LEN);
-	ledger_aead_seal(root, wrapped, aad, sizeof(aad), slot->key,
-					 LEDGER_KEY_LEN, wrapped + LEDGER_NONCE_LEN);
+	PG_TRY();
+	{
+		ledger_aead_seal(root, wrapped, aad, sizeof(aad), key,
+						 LEDGER_KEY_LEN, wrapped + LEDGER_NONCE_LEN);
+		slot->cipher = ledger_cipher_create(key);
+	}
+	PG_FINALLY();
+	{
+		ledger_wipe(key, sizeof(key));
+	}
+	PG_END_TRY();
 	slot->key_id = key_id;
 
 	fill_common(values, nulls, key_id, "data", wrapped);
 	values[Anum_key_parent_id - 1] = Int32GetDatum(kc->root.key_id);
-	values[Anum_key_parent_version - 1] = Int32GetDatum(kc->root_version);
+	values[Anum_key_parent_version - 1] = Int32GetDatum(kc->root.version);
 	values[Anum_key_table_id - 1] = Int64GetDatum(table_id);
 	nulls[Anum_key_parent_id - 1] = false;
 	nulls[Anum_key_parent_version - 1] = false;
@@ -328,21 +364,22 @@ ledger_create_data_key(int64 table_id)
 	return key_id;
 }
 
-/* A data key by id, unwrapped with the root key on first use. */
-const uint8 *
-ledger_data_key(int32 key_id)
+/* The cipher of a data key, unwrapped with the root key on first use. */
+LedgerCipher *
+ledger_data_cipher(int32 key_id)
 {
-	CachedKey  *slot = cache_slot(key_id);
+	DataKey    *slot = cache_slot(key_id);
 	TupleDesc	desc;
 	HeapTuple	tup;
 	uint8		aad[KEY_AAD_LEN];
+	uint8		key[LEDGER_KEY_LEN];
 	const uint8 *root;
 	const uint8 *wrapped;
 	bool		isnull;
-	int32		version;
+	bool		ok;
 
 	if (slot->key_id == key_id)
-		return slot->key;
+		return slot->cipher;
 	tup = find_key_row(key_id, &desc);
 	if (tup == NULL)
 		ereport(ERROR,
@@ -350,16 +387,26 @@ ledger_data_key(int32 key_id)
 				 errmsg("ledger data key %d does not exist", key_id),
 				 errdetail("A sealed row names a data key that ledger.keys does not hold.")));
 	root = root_key();
-	version = DatumGetInt32(heap_getattr(tup, Anum_key_version, desc, &isnull));
 	wrapped = wrapped_bytes(tup, desc);
-	key_aad(aad, 'D', key_id, version);
-	if (!ledger_aead_open(root, wrapped, aad, sizeof(aad),
+	wrap_aad_data(aad, key_id,
+				  DatumGetInt32(heap_getattr(tup, Anum_key_version, desc, &isnull)));
+	ok = ledger_aead_open(root, wrapped, aad, sizeof(aad),
 						  wrapped + LEDGER_NONCE_LEN,
-						  LEDGER_KEY_LEN + LEDGER_TAG_LEN, slot->key))
+						  LEDGER_KEY_LEN + LEDGER_TAG_LEN, key);
+	if (!ok)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("ledger data key %d cannot be unwrapped", key_id),
 				 errdetail("The root key does not authenticate the wrapped data key; ledger.keys has been altered.")));
+	PG_TRY();
+	{
+		slot->cipher = ledger_cipher_create(key);
+	}
+	PG_FINALLY();
+	{
+		ledger_wipe(key, sizeof(key));
+	}
+	PG_END_TRY();
 	slot->key_id = key_id;
-	return slot->key;
+	return slot->cipher;
 }

@@ -51,6 +51,15 @@ extern void ledger_define_gucs(void);
 
 /* crypto.c */
 extern void ledger_random_bytes(uint8 *buf, int len);
+typedef struct LedgerCipher LedgerCipher;
+extern LedgerCipher *ledger_cipher_create(const uint8 *key);
+extern void ledger_cipher_destroy(LedgerCipher *c);
+extern void ledger_cipher_seal(LedgerCipher *c, const uint8 *nonce,
+							   const uint8 *aad, int aadlen,
+							   const uint8 *plain, int len, uint8 *out);
+extern bool ledger_cipher_open(LedgerCipher *c, const uint8 *nonce,
+							   const uint8 *aad, int aadlen,
+							   const uint8 *sealed, int len, uint8 *out);
 extern void ledger_aead_seal(const uint8 *key, const uint8 *nonce,
 							 const uint8 *aad, int aadlen,
 							 const uint8 *plain, int len, uint8 *out);
@@ -81,7 +90,7 @@ extern void ledger_provider_unwrap(const uint8 *wrapped,
 /* keys.c: the key hierarchy */
 extern void ledger_keys_bootstrap(void);
 extern int32 ledger_create_data_key(int64 table_id);
-extern const uint8 *ledger_data_key(int32 key_id);
+extern LedgerCipher *ledger_data_cipher(int32 key_id);
 extern void ledger_keys_forget(void);
 
 /* catalog.c: ledger.tables, the plaintext set and per-table caches */

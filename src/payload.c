@@ -196,6 +196,7 @@ decode_row(Relation rel, LedgerTable *t, const uint8 *hdr, const char *data,
 		   int len, Datum *values, bool *isnull)
 {
 	StringInfoData buf;
+	StringInfoData field;
 	int			natts_w = get_be16(hdr + HDR_NATTS);
 	const uint8 *bitmap = hdr + HDR_FIXED;
 	volatile int nfields;
@@ -208,12 +209,12 @@ decode_row(Relation rel, LedgerTable *t, const uint8 *hdr, const char *data,
 	if (len < 2)
 		corrupted(rel, "The canonical row is truncated.");
 	nfields = pq_getmsgint(&buf, 2);
+	initStringInfo(&field);
 	saved = enter_database_encoding();
 	PG_TRY();
 	{
 		for (int i = 0; i < natts_w; i++)
 		{
-			StringInfoData field;
 			int32		flen;
 
 			if ((bitmap[i / 8] & (1 << (i % 8))) == 0)
@@ -233,7 +234,7 @@ decode_row(Relation rel, LedgerTable *t, const uint8 *hdr, const char *data,
 			if (flen < 0)
 				continue;
 			/* recv functions want a NUL after the data, as COPY gives them */
-			initStringInfo(&field);
+			resetStringInfo(&field);
 			appendBinaryStringInfo(&field, buf.data + buf.cursor, flen);
 			buf.cursor += flen;
 			values[i] = ReceiveFunctionCall(&t->columns[i].recv, &field,
@@ -466,9 +467,9 @@ ledger_seal(Relation rel, TupleTableSlot *slot, int64 doc_id, int32 version,
 	SET_VARSIZE(rev->payload, VARHDRSZ + sealedlen);
 	sealed = (uint8 *) VARDATA(rev->payload);
 	memcpy(sealed, hdr, hdrlen);
-	ledger_aead_seal(ledger_data_key(t->data_key_id), hdr + HDR_NONCE,
-					 aad, aadlen, (uint8 *) plain.data, plain.len,
-					 sealed + hdrlen);
+	ledger_cipher_seal(ledger_data_cipher(t->data_key_id), hdr + HDR_NONCE,
+					   aad, aadlen, (uint8 *) plain.data, plain.len,
+					   sealed + hdrlen);
 	ledger_wipe(plain.data, plain.len);
 	pfree(plain.data);
 
@@ -608,9 +609,9 @@ ledger_open(Relation rel, HeapTuple phys, TupleTableSlot *dst)
 	aad = palloc(sizeof(ROW_AAD_TAG) + 8 + hdrlen + LEDGER_HASH_LEN);
 	aadlen = row_aad(aad, t->table_id, payload, hdrlen, phash);
 	plain = palloc(sealedlen - hdrlen);
-	if (!ledger_aead_open(ledger_data_key(hdr.key_id), payload + HDR_NONCE,
-						  aad, aadlen, sealed + hdrlen, sealedlen - hdrlen,
-						  plain))
+	if (!ledger_cipher_open(ledger_data_cipher(hdr.key_id), payload + HDR_NONCE,
+							aad, aadlen, sealed + hdrlen, sealedlen - hdrlen,
+							plain))
 		corrupted(rel, psprintf("Document %lld version %d at (%u,%u) fails authentication.",
 								(long long) hdr.doc_id, hdr.version,
 								ItemPointerGetBlockNumber(&phys->t_self),

@@ -51,6 +51,29 @@ typedef struct PendingRevision
 
 static List *pending = NIL;
 
+/*
+ * Sealing and journalling allocate per row; the executor may call us in
+ * its per-query context for millions of rows, so each write works in a
+ * context of its own that is emptied when the write is done.
+ */
+static MemoryContext write_cxt = NULL;
+
+static MemoryContext
+begin_write(void)
+{
+	if (write_cxt == NULL)
+		write_cxt = AllocSetContextCreate(TopMemoryContext, "ledger write",
+										  ALLOCSET_DEFAULT_SIZES);
+	return MemoryContextSwitchTo(write_cxt);
+}
+
+static void
+end_write(MemoryContext old)
+{
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(write_cxt);
+}
+
 TupleTableSlot *
 ledger_private_slot(Relation rel)
 {
@@ -364,6 +387,7 @@ static void
 ledger_tuple_insert(Relation rel, TupleTableSlot *slot, CommandId cid,
 					int options, struct BulkInsertStateData *bistate)
 {
+	MemoryContext old = begin_write();
 	LedgerRevision rev;
 	HeapTuple	tup = ledger_seal(rel, slot, ledger_next_document_id(), 0,
 								  LEDGER_OP_INSERT, &rev);
@@ -371,7 +395,7 @@ ledger_tuple_insert(Relation rel, TupleTableSlot *slot, CommandId cid,
 	heap_insert(rel, tup, cid, options, bistate);
 	finish_write(rel, slot, tup);
 	ledger_journal_append(&rev);
-	pfree(tup);
+	end_write(old);
 }
 
 /*
@@ -384,7 +408,7 @@ ledger_tuple_insert_speculative(Relation rel, TupleTableSlot *slot,
 								struct BulkInsertStateData *bistate,
 								uint32 specToken)
 {
-	MemoryContext old;
+	MemoryContext old = begin_write();
 	PendingRevision *p;
 	LedgerRevision rev;
 	HeapTuple	tup = ledger_seal(rel, slot, ledger_next_document_id(), 0,
@@ -394,21 +418,21 @@ ledger_tuple_insert_speculative(Relation rel, TupleTableSlot *slot,
 	heap_insert(rel, tup, cid, options | HEAP_INSERT_SPECULATIVE, bistate);
 	finish_write(rel, slot, tup);
 
-	old = MemoryContextSwitchTo(TopTransactionContext);
+	MemoryContextSwitchTo(TopTransactionContext);
 	p = palloc(sizeof(PendingRevision));
 	p->relid = RelationGetRelid(rel);
 	p->tid = tup->t_self;
 	p->rev = rev;
 	p->rev.payload = (bytea *) pg_detoast_datum_copy((struct varlena *) rev.payload);
 	pending = lappend(pending, p);
-	MemoryContextSwitchTo(old);
-	pfree(tup);
+	end_write(old);
 }
 
 static void
 ledger_tuple_complete_speculative(Relation rel, TupleTableSlot *slot,
 								  uint32 specToken, bool succeeded)
 {
+	MemoryContext old = begin_write();
 	ListCell   *lc;
 
 	if (succeeded)
@@ -429,6 +453,7 @@ ledger_tuple_complete_speculative(Relation rel, TupleTableSlot *slot,
 		pfree(p);
 		break;
 	}
+	end_write(old);
 }
 
 /* Forget unconfirmed speculative insertions when the transaction ends. */
@@ -443,6 +468,7 @@ ledger_multi_insert(Relation rel, TupleTableSlot **slots, int nslots,
 					CommandId cid, int options,
 					struct BulkInsertStateData *bistate)
 {
+	MemoryContext old = begin_write();
 	TupleTableSlot **own = palloc(sizeof(TupleTableSlot *) * nslots);
 	LedgerRevision *revs = palloc(sizeof(LedgerRevision) * nslots);
 
@@ -460,10 +486,8 @@ ledger_multi_insert(Relation rel, TupleTableSlot **slots, int nslots,
 		finish_write(rel, slots[i], ((HeapTupleTableSlot *) own[i])->tuple);
 		ledger_journal_append(&revs[i]);
 		ExecDropSingleTupleTableSlot(own[i]);
-		pfree(revs[i].payload);
 	}
-	pfree(own);
-	pfree(revs);
+	end_write(old);
 }
 
 static TM_Result
@@ -471,6 +495,7 @@ ledger_tuple_delete(Relation rel, ItemPointer tid, CommandId cid,
 					Snapshot snapshot, Snapshot crosscheck, bool wait,
 					TM_FailureData *tmfd, bool changingPart)
 {
+	MemoryContext old = begin_write();
 	LedgerHeader hdr;
 	LedgerRevision rev;
 	TM_Result	result;
@@ -482,6 +507,7 @@ ledger_tuple_delete(Relation rel, ItemPointer tid, CommandId cid,
 		ledger_tombstone(rel, &hdr, &rev);
 		ledger_journal_append(&rev);
 	}
+	end_write(old);
 	return result;
 }
 
@@ -496,6 +522,7 @@ ledger_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot,
 					bool wait, TM_FailureData *tmfd, LockTupleMode *lockmode,
 					bool *update_indexes)
 {
+	MemoryContext old = begin_write();
 	LedgerHeader hdr;
 	LedgerRevision rev;
 	HeapTuple	tup;
@@ -511,7 +538,7 @@ ledger_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot,
 		finish_write(rel, slot, tup);
 		ledger_journal_append(&rev);
 	}
-	pfree(tup);
+	end_write(old);
 	return result;
 }
 
