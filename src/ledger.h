@@ -167,6 +167,7 @@ extern bool ledger_plain_values_match(Relation rel, HeapTuple phys,
 
 /* journal.c */
 extern void ledger_journal_append(const LedgerRevision *rev);
+extern void ledger_journal_append_many(const LedgerRevision *revs, int n);
 extern bytea *ledger_journal_payload(int64 table_id, int64 doc_id, int32 version,
 									 bool (*match) (bytea *payload, void *arg),
 									 void *arg);

@@ -425,6 +425,7 @@ ledger_seal(Relation rel, TupleTableSlot *slot, int64 doc_id, int32 version,
 	Datum	   *pvalues = palloc(sizeof(Datum) * Max(natts, 1));
 	bool	   *pnulls = palloc(sizeof(bool) * Max(natts, 1));
 	StringInfoData plain;
+	uint8		random[LEDGER_SALT_LEN + LEDGER_NONCE_LEN];
 	uint8	   *hdr;
 	uint8	   *sealed;
 	uint8	   *aad;
@@ -438,18 +439,20 @@ ledger_seal(Relation rel, TupleTableSlot *slot, int64 doc_id, int32 version,
 	/* The salt leads the plaintext, inside the ciphertext. */
 	initStringInfo(&plain);
 	enlargeStringInfo(&plain, LEDGER_SALT_LEN);
-	ledger_random_bytes((uint8 *) plain.data, LEDGER_SALT_LEN);
+	hdr = palloc0(hdrlen);
+	ledger_random_bytes(random, sizeof(random));
+	memcpy(plain.data, random, LEDGER_SALT_LEN);
+	memcpy(hdr + HDR_NONCE, random + LEDGER_SALT_LEN, LEDGER_NONCE_LEN);
+	ledger_wipe(random, sizeof(random));
 	plain.len = LEDGER_SALT_LEN;
 
 	/* The sealed revision: header, then ciphertext and tag. */
-	hdr = palloc0(hdrlen);
 	encode_row(t, slot->tts_values, slot->tts_isnull, &plain, hdr + HDR_FIXED);
 	hdr[HDR_FORMAT] = FORMAT_V1;
 	put_be16(hdr + HDR_NATTS, (uint16) natts);
 	put_be32(hdr + HDR_KEY_ID, (uint32) t->data_key_id);
 	put_be64(hdr + HDR_DOC_ID, (uint64) doc_id);
 	put_be32(hdr + HDR_VERSION, (uint32) version);
-	ledger_random_bytes(hdr + HDR_NONCE, LEDGER_NONCE_LEN);
 
 	rev->table_id = t->table_id;
 	rev->doc_id = doc_id;

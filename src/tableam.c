@@ -61,9 +61,10 @@ static MemoryContext write_cxt = NULL;
 static MemoryContext
 begin_write(void)
 {
+	/* Blocks stay below malloc's mmap threshold, so resets are cheap. */
 	if (write_cxt == NULL)
 		write_cxt = AllocSetContextCreate(TopMemoryContext, "ledger write",
-										  ALLOCSET_DEFAULT_SIZES);
+										  0, 8 * 1024, 64 * 1024);
 	return MemoryContextSwitchTo(write_cxt);
 }
 
@@ -471,22 +472,24 @@ ledger_multi_insert(Relation rel, TupleTableSlot **slots, int nslots,
 	MemoryContext old = begin_write();
 	TupleTableSlot **own = palloc(sizeof(TupleTableSlot *) * nslots);
 	LedgerRevision *revs = palloc(sizeof(LedgerRevision) * nslots);
+	/* An unpinned copy: a thousand pins would cost a thousand linear forgets */
+	TupleDesc	desc = CreateTupleDescCopy(RelationGetDescr(rel));
 
 	for (int i = 0; i < nslots; i++)
 	{
 		HeapTuple	tup = ledger_seal(rel, slots[i], ledger_next_document_id(),
 									  0, LEDGER_OP_INSERT, &revs[i]);
 
-		own[i] = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsHeapTuple);
+		own[i] = MakeSingleTupleTableSlot(desc, &TTSOpsHeapTuple);
 		ExecStoreHeapTuple(tup, own[i], true);
 	}
 	heap_multi_insert(rel, own, nslots, cid, options, bistate);
 	for (int i = 0; i < nslots; i++)
 	{
 		finish_write(rel, slots[i], ((HeapTupleTableSlot *) own[i])->tuple);
-		ledger_journal_append(&revs[i]);
 		ExecDropSingleTupleTableSlot(own[i]);
 	}
+	ledger_journal_append_many(revs, nslots);
 	end_write(old);
 }
 
