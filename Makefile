@@ -13,6 +13,7 @@ OBJS = \
 	src/journal.o \
 	src/tableam.o \
 	src/index_build.o \
+	src/rewrite.o \
 	src/guard.o \
 	src/sqlfuncs.o
 

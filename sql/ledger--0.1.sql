@@ -68,7 +68,6 @@ CREATE TABLE ledger.journal (
     xid           xid8        NOT NULL,
     key_id        integer,
     payload       bytea,
-    plain_hash    bytea,
     data_hash     bytea,
     revision_hash bytea       NOT NULL,
     written_at    timestamptz NOT NULL

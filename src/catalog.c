@@ -395,3 +395,14 @@ ledger_index_attnums(Relation rel)
 	}
 	return out;
 }
+
+/* The stored plaintext set of a ledger table, freshly read. */
+Bitmapset *
+ledger_plainset_of(Oid relid)
+{
+	Relation	rel = table_open(relid, NoLock);
+	Bitmapset  *set = bms_copy(ledger_table(rel)->plainset);
+
+	table_close(rel, NoLock);
+	return set;
+}

@@ -8,8 +8,9 @@
  * what to do instead (docs/reference.md lists them all):
  *
  *	- creating a ledger relation internally: make_new_heap() does that for
- *	  every table rewrite (VACUUM FULL, CLUSTER, ALTER TABLE forms that
- *	  rewrite, SET ACCESS METHOD ledger), so one check covers them all;
+ *	  every table rewrite, so one check covers ALTER TABLE forms that
+ *	  rewrite and SET ACCESS METHOD ledger; VACUUM FULL, CLUSTER and our
+ *	  own re-sealing are let through, since they copy raw tuples (rewrite.c);
  *	- materialized views and unlogged tables on the ledger access method;
  *	- SET ACCESS METHOD away from ledger;
  *	- DROP of a table under deletion protection (temporary tables excepted:
@@ -19,6 +20,9 @@
  *	- PREPARE TRANSACTION after a ledger write;
  *	- CREATE INDEX CONCURRENTLY over columns that rows hold sealed, before
  *	  it can leave an invalid index behind.
+ *
+ * Before CREATE INDEX or ADD CONSTRAINT builds an index over columns
+ * outside a table's plaintext set, the table is re-sealed (rewrite.c).
  *
  * TRUNCATE is refused by the access method itself (tableam.c).
  *
@@ -35,6 +39,9 @@
 #include "catalog/namespace.h"
 #include "catalog/objectaccess.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_inherits.h"
+#include "commands/defrem.h"
+#include "nodes/nodeFuncs.h"
 #include "commands/event_trigger.h"
 #include "executor/spi.h"
 #include "nodes/parsenodes.h"
@@ -88,12 +95,14 @@ relation_created(Oid relid, int subId, bool is_internal)
 		ledger_column_added(relid, subId);
 		return;
 	}
+	if (is_internal && ledger_rewrite_allowed())
+		return;					/* the transient copy of a raw-copy rewrite */
 	if (is_internal)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("ledger tables cannot be rewritten"),
-				 errdetail("VACUUM FULL, CLUSTER, ALTER TABLE forms that rewrite the table, and SET ACCESS METHOD ledger would rebuild rows without their sealed payloads and history."),
-				 errhint("Use plain VACUUM.  To change a column, add a new column and fill it with UPDATE; to convert a table, create a ledger table and copy the rows with INSERT ... SELECT.")));
+				 errdetail("ALTER TABLE forms that rewrite the table, and SET ACCESS METHOD ledger, would insert every row anew, without its document id and history."),
+				 errhint("To change a column, add a new column and fill it with UPDATE; to convert a table, create a ledger table and copy the rows with INSERT ... SELECT.")));
 	if (cls.relpersistence == RELPERSISTENCE_UNLOGGED)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -115,7 +124,9 @@ relation_dropped(Oid relid, int subId)
 	LedgerTable *t;
 	Relation	rel;
 
-	if (subId != 0 || !ledger_is_ledger_relid(relid) ||
+	/* a rewrite drops its transient copy, which was never registered */
+	if (subId != 0 || ledger_rewrite_allowed() ||
+		!ledger_is_ledger_relid(relid) ||
 		!OidIsValid(ledger_relation_oid("tables")))
 		return;
 	rel = relation_open(relid, NoLock);
@@ -230,77 +241,171 @@ refuse_set_access_method(AlterTableStmt *stmt)
 	}
 }
 
-/* Columns referenced by an index statement, after transformation. */
-static Bitmapset *
-index_stmt_attnums(Oid relid, IndexStmt *stmt)
+/* Collect the column names an expression refers to, as raw parse trees. */
+static bool
+collect_columns(Node *node, List **names)
 {
-	Bitmapset  *raw = NULL;
-	Bitmapset  *out = NULL;
-	List	   *params = list_concat_copy(stmt->indexParams, stmt->indexIncludingParams);
-	ListCell   *lc;
-	int			x = -1;
+	if (node == NULL)
+		return false;
+	if (IsA(node, ColumnRef))
+	{
+		Node	   *last = llast(((ColumnRef *) node)->fields);
 
-	foreach(lc, params)
+		if (IsA(last, String))
+			*names = lappend(*names, strVal(last));
+		return false;
+	}
+	return raw_expression_tree_walker(node, collect_columns, (void *) names);
+}
+
+static List *
+index_elem_columns(List *elems, List *names)
+{
+	ListCell   *lc;
+
+	foreach(lc, elems)
 	{
 		IndexElem  *elem = lfirst(lc);
 
 		if (elem->name)
-			out = bms_add_member(out, get_attnum(relid, elem->name));
+			names = lappend(names, elem->name);
 		else
-			pull_varattnos(elem->expr, 1, &raw);
+			collect_columns(elem->expr, &names);
 	}
-	pull_varattnos(stmt->whereClause, 1, &raw);
-	while ((x = bms_next_member(raw, x)) >= 0)
-		if (x + FirstLowInvalidHeapAttributeNumber >= 0)
-			out = bms_add_member(out, x + FirstLowInvalidHeapAttributeNumber);
-	return out;
+	return names;
+}
+
+/* Columns a new index of CREATE INDEX refers to, by name. */
+static List *
+index_stmt_columns(IndexStmt *stmt)
+{
+	List	   *names = NIL;
+
+	names = index_elem_columns(stmt->indexParams, names);
+	names = index_elem_columns(stmt->indexIncludingParams, names);
+	collect_columns(stmt->whereClause, &names);
+	return names;
+}
+
+/* Columns an index-backed constraint refers to, or NIL for other ones. */
+static List *
+constraint_columns(Constraint *con)
+{
+	List	   *names = NIL;
+	ListCell   *lc;
+
+	if ((con->contype != CONSTR_PRIMARY && con->contype != CONSTR_UNIQUE &&
+		 con->contype != CONSTR_EXCLUSION) || con->indexname != NULL)
+		return NIL;
+	foreach(lc, con->keys)
+		names = lappend(names, strVal(lfirst(lc)));
+	foreach(lc, con->including)
+		names = lappend(names, strVal(lfirst(lc)));
+	foreach(lc, con->exclusions)
+		names = index_elem_columns(list_make1(linitial((List *) lfirst(lc))), names);
+	collect_columns(con->where_clause, &names);
+	return names;
 }
 
 /*
- * CREATE INDEX CONCURRENTLY commits its catalog entry before it builds,
- * so a refusal during the build would leave an invalid index.  Decide
- * first: if no row holds a value in the new columns, they join the
- * plaintext set now; otherwise refuse.
+ * Make sure a ledger table keeps the named columns in the clear before an
+ * index over them is built.  A table without rows needs nothing: the build
+ * grows its plaintext set.  Otherwise CREATE INDEX re-seals the table,
+ * under AccessExclusiveLock; CONCURRENTLY cannot, so it is refused.  For
+ * CONCURRENTLY on an empty table the set grows here, under a ShareLock
+ * that keeps writers out until the index is in the catalog.
  */
 static void
-check_concurrent_index(IndexStmt *stmt, const char *query)
+prepare_table_columns(Oid relid, List *names, bool concurrent)
 {
-	Oid			relid = RangeVarGetRelid(stmt->relation, ShareUpdateExclusiveLock, true);
 	Relation	rel;
-	Bitmapset  *attnums;
-	Bitmapset  *sealed;
-	StringInfoData q;
-	int			x = -1;
+	Bitmapset  *attnums = NULL;
+	Bitmapset  *needed;
+	ListCell   *lc;
 
-	if (!OidIsValid(relid) || !ledger_is_ledger_relid(relid))
-		return;
 	rel = table_open(relid, NoLock);
-	attnums = index_stmt_attnums(relid, transformIndexStmt(relid, copyObject(stmt), query));
-	ledger_check_index_columns(rel, attnums, "index");
-	sealed = bms_difference(attnums, ledger_table(rel)->plainset);
-	if (!bms_is_empty(sealed))
+	foreach(lc, names)
 	{
-		initStringInfo(&q);
-		appendStringInfo(&q, "SELECT 'x' FROM ONLY %s WHERE false",
-						 quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
-													RelationGetRelationName(rel)));
-		while ((x = bms_next_member(sealed, x)) >= 0)
-			appendStringInfo(&q, " OR %s IS NOT NULL",
-							 quote_identifier(get_attname(relid, x, false)));
-		SPI_connect();
-		if (SPI_execute(q.data, true, 1) != SPI_OK_SELECT)
-			elog(ERROR, "ledger: check query failed");
-		if (SPI_processed > 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("cannot index columns of ledger table \"%s\" that existing rows hold sealed",
-							RelationGetRelationName(rel)),
-					 errdetail("Indexed columns must be kept in the clear in every row."),
-					 errhint("Create indexes before loading rows, or copy the rows into a new ledger table that has the index.")));
-		SPI_finish();
-		ledger_extend_plainset(rel, sealed);
+		AttrNumber	attnum = get_attnum(relid, (char *) lfirst(lc));
+
+		if (attnum > 0)
+			attnums = bms_add_member(attnums, attnum);
 	}
+	needed = bms_difference(attnums, ledger_table(rel)->plainset);
 	table_close(rel, NoLock);
+	if (bms_is_empty(needed))
+		return;
+
+	rel = table_open(relid, concurrent ? ShareLock : AccessExclusiveLock);
+	if (!ledger_table_holds_rows(rel))
+	{
+		if (concurrent)
+			ledger_extend_plainset(rel, needed);
+		table_close(rel, NoLock);
+		return;
+	}
+	if (concurrent)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot index columns of ledger table \"%s\" concurrently while its rows hold them sealed",
+						RelationGetRelationName(rel)),
+				 errdetail("Indexed columns must be kept in the clear in every row; making them so re-seals the table under an exclusive lock."),
+				 errhint("Use CREATE INDEX without CONCURRENTLY, which re-seals the table first.")));
+	table_close(rel, NoLock);
+	ledger_reseal(relid, bms_union(ledger_plainset_of(relid), needed));
+}
+
+/* The same, for a table and, if partitioned, all its ledger partitions. */
+static void
+prepare_index_columns(RangeVar *rv, List *names, bool concurrent)
+{
+	Oid			relid = RangeVarGetRelid(rv, NoLock, true);
+	List	   *rels;
+	ListCell   *lc;
+
+	if (!OidIsValid(relid) || names == NIL)
+		return;
+	rels = get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE ?
+		find_all_inheritors(relid, NoLock, NULL) : list_make1_oid(relid);
+	foreach(lc, rels)
+		if (ledger_is_ledger_relid(lfirst_oid(lc)))
+			prepare_table_columns(lfirst_oid(lc), names, concurrent);
+}
+
+static void
+prepare_alter_table(AlterTableStmt *stmt)
+{
+	ListCell   *lc;
+
+	foreach(lc, stmt->cmds)
+	{
+		AlterTableCmd *cmd = lfirst(lc);
+
+		if (cmd->subtype == AT_AddConstraint && IsA(cmd->def, Constraint))
+			prepare_index_columns(stmt->relation,
+								  constraint_columns((Constraint *) cmd->def),
+								  false);
+	}
+}
+
+/* VACUUM FULL and CLUSTER copy raw tuples; let their rewrites through. */
+static bool
+is_raw_copy_rewrite(Node *parsetree)
+{
+	ListCell   *lc;
+
+	if (IsA(parsetree, ClusterStmt))
+		return true;
+	if (!IsA(parsetree, VacuumStmt))
+		return false;
+	foreach(lc, ((VacuumStmt *) parsetree)->options)
+	{
+		DefElem    *opt = lfirst(lc);
+
+		if (strcmp(opt->defname, "full") == 0 && defGetBoolean(opt))
+			return true;
+	}
+	return false;
 }
 
 static void
@@ -317,11 +422,13 @@ ledger_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 		switch (nodeTag(parsetree))
 		{
 			case T_IndexStmt:
-				if (((IndexStmt *) parsetree)->concurrent)
-					check_concurrent_index((IndexStmt *) parsetree, queryString);
+				prepare_index_columns(((IndexStmt *) parsetree)->relation,
+									  index_stmt_columns((IndexStmt *) parsetree),
+									  ((IndexStmt *) parsetree)->concurrent);
 				break;
 			case T_AlterTableStmt:
 				refuse_set_access_method((AlterTableStmt *) parsetree);
+				prepare_alter_table((AlterTableStmt *) parsetree);
 				break;
 			case T_DropStmt:
 				refuse_protected_tables_on_drop_extension((DropStmt *) parsetree);
@@ -331,12 +438,21 @@ ledger_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 		}
 	}
 
-	if (prev_utility)
-		prev_utility(pstmt, queryString, readOnlyTree, context, params,
-					 queryEnv, dest, qc);
-	else
-		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
-								params, queryEnv, dest, qc);
+	PG_TRY();
+	{
+		ledger_allow_rewrites(installed && is_raw_copy_rewrite(parsetree));
+		if (prev_utility)
+			prev_utility(pstmt, queryString, readOnlyTree, context, params,
+						 queryEnv, dest, qc);
+		else
+			standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+									params, queryEnv, dest, qc);
+	}
+	PG_FINALLY();
+	{
+		ledger_allow_rewrites(false);
+	}
+	PG_END_TRY();
 
 	if (installed && IsTransactionState())
 	{

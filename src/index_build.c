@@ -180,19 +180,27 @@ entry_tid(BuildState *bs, HeapTuple tup, ItemPointer tid)
 }
 
 /*
- * Open the row and form its index values.  False if the index's predicate
+ * Open the row and check that it holds the index's columns in the clear:
+ * any snapshot that can still see it will read it with them in the
+ * plaintext set.
+ */
+static void
+check_row(BuildState *bs, Relation index, HeapTuple tup)
+{
+	if (!bs->sealed)
+		return;
+	ledger_open(bs->table, tup, bs->slot);
+	if (!ledger_plain_values_match(bs->table, tup, bs->slot, bs->attnums))
+		refuse_sealed(bs, index);
+}
+
+/*
+ * Form the index values of a checked row.  False if the index's predicate
  * excludes it.
  */
 static bool
-form_entry(BuildState *bs, Relation index, HeapTuple tup,
-		   Datum *values, bool *isnull)
+form_entry(BuildState *bs, Datum *values, bool *isnull)
 {
-	if (bs->sealed)
-	{
-		ledger_open(bs->table, tup, bs->slot);
-		if (!ledger_plain_values_match(bs->table, tup, bs->slot, bs->attnums))
-			refuse_sealed(bs, index);
-	}
 	ResetExprContext(bs->econtext);
 	if (bs->predicate != NULL && !ExecQual(bs->predicate, bs->econtext))
 		return false;
@@ -200,24 +208,32 @@ form_entry(BuildState *bs, Relation index, HeapTuple tup,
 	return true;
 }
 
+/* What to do with a tuple the build scan meets. */
+typedef enum BuildAction
+{
+	BUILD_SKIP,					/* dead to everyone */
+	BUILD_CHECK,				/* visible to someone, but not indexed */
+	BUILD_INDEX
+} BuildAction;
+
 /*
  * With SnapshotAny, which tuples to index and whether they are alive, as
  * heap decides it.  Builds hold ShareLock, so tuples of transactions still
  * running can only be our own, or (for catalogs, never ledger tables) come
  * from before the lock; they are indexed, as heap does.
  */
-static bool
+static BuildAction
 decide(BuildState *bs, HeapTuple tup, TransactionId oldest_xmin,
 	   bool anyvisible, bool *alive, double *reltuples)
 {
 	HeapScanDesc hscan = bs->hscan;
-	bool		index_it = true;
+	BuildAction action = BUILD_INDEX;
 
 	LockBuffer(hscan->rs_cbuf, BUFFER_LOCK_SHARE);
 	switch (HeapTupleSatisfiesVacuum(tup, oldest_xmin, hscan->rs_cbuf))
 	{
 		case HEAPTUPLE_DEAD:
-			index_it = false;
+			action = BUILD_SKIP;
 			*alive = false;
 			break;
 		case HEAPTUPLE_LIVE:
@@ -237,13 +253,13 @@ decide(BuildState *bs, HeapTuple tup, TransactionId oldest_xmin,
 			if (HeapTupleIsHotUpdated(tup))
 			{
 				/* its chain's live member carries the entry */
-				index_it = false;
+				action = BUILD_CHECK;
 				bs->info->ii_BrokenHotChain = true;
 			}
 			break;
 	}
 	LockBuffer(hscan->rs_cbuf, BUFFER_LOCK_UNLOCK);
-	return index_it;
+	return action;
 }
 
 double
@@ -283,17 +299,20 @@ ledger_index_build_range_scan(Relation table_rel, Relation index_rel,
 		HeapTuple	tup = ExecFetchSlotHeapTuple(bs.hslot, false, NULL);
 		ItemPointerData tid;
 		bool		alive = true;
+		BuildAction action = BUILD_INDEX;
 
 		CHECK_FOR_INTERRUPTS();
 		if (snapshot == SnapshotAny)
-		{
-			if (!decide(&bs, tup, oldest_xmin, anyvisible, &alive, &reltuples))
-				continue;
-		}
+			action = decide(&bs, tup, oldest_xmin, anyvisible, &alive, &reltuples);
 		else
 			reltuples += 1;
+		if (action == BUILD_SKIP)
+			continue;
+		check_row(&bs, index_rel, tup);
+		if (action == BUILD_CHECK)
+			continue;
 		entry_tid(&bs, tup, &tid);
-		if (form_entry(&bs, index_rel, tup, values, isnull))
+		if (form_entry(&bs, values, isnull))
 			callback(index_rel, &tid, values, isnull, alive, callback_state);
 	}
 
@@ -349,7 +368,8 @@ ledger_index_validate_scan(Relation table_rel, Relation index_rel,
 		}
 		if (more_in_index && ItemPointerCompare(&indexcursor, &tid) == 0)
 			continue;
-		if (!form_entry(&bs, index_rel, tup, values, isnull))
+		check_row(&bs, index_rel, tup);
+		if (!form_entry(&bs, values, isnull))
 			continue;
 		index_insert(index_rel, values, isnull, &tid, table_rel,
 					 index_info->ii_Unique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO,

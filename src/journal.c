@@ -19,6 +19,7 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "catalog/index.h"
 #include "catalog/indexing.h"
 #include "commands/sequence.h"
 #include "utils/builtins.h"
@@ -40,7 +41,6 @@ enum
 	Anum_journal_xid,
 	Anum_journal_key_id,
 	Anum_journal_payload,
-	Anum_journal_plain_hash,
 	Anum_journal_data_hash,
 	Anum_journal_revision_hash,
 	Anum_journal_written_at,
@@ -74,13 +74,11 @@ form_revision(Relation rel, const LedgerRevision *rev)
 	values[Anum_journal_xid - 1] = FullTransactionIdGetDatum(GetTopFullTransactionId());
 	values[Anum_journal_key_id - 1] = Int32GetDatum(rev->key_id);
 	values[Anum_journal_payload - 1] = PointerGetDatum(rev->payload);
-	values[Anum_journal_plain_hash - 1] = hash_datum(rev->plain_hash);
 	values[Anum_journal_data_hash - 1] = hash_datum(rev->data_hash);
 	values[Anum_journal_revision_hash - 1] = hash_datum(rev->revision_hash);
 	values[Anum_journal_written_at - 1] = TimestampTzGetDatum(GetCurrentTimestamp());
 	nulls[Anum_journal_key_id - 1] = tombstone;
 	nulls[Anum_journal_payload - 1] = tombstone;
-	nulls[Anum_journal_plain_hash - 1] = tombstone;
 	nulls[Anum_journal_data_hash - 1] = tombstone;
 	return heap_form_tuple(RelationGetDescr(rel), values, nulls);
 }
@@ -88,6 +86,8 @@ form_revision(Relation rel, const LedgerRevision *rev)
 /*
  * Append revisions in one go: heap_multi_insert writes one WAL record per
  * page instead of one per row, which is most of what a bulk load costs.
+ * Index entries take each row's TID from its slot: when heap moves a large
+ * payload out of line it inserts a copy, and only the slot learns the TID.
  */
 void
 ledger_journal_append_many(const LedgerRevision *revs, int n)
@@ -103,9 +103,23 @@ ledger_journal_append_many(const LedgerRevision *revs, int n)
 		slots[i] = MakeSingleTupleTableSlot(desc, &TTSOpsHeapTuple);
 		ExecStoreHeapTuple(form_revision(rel, &revs[i]), slots[i], true);
 	}
-	CatalogTuplesMultiInsertWithInfo(rel, slots, n, indstate);
+	heap_multi_insert(rel, slots, n, GetCurrentCommandId(true), 0, NULL);
 	for (int i = 0; i < n; i++)
+	{
+		for (int k = 0; k < indstate->ri_NumIndices; k++)
+		{
+			Relation	index = indstate->ri_IndexRelationDescs[k];
+			IndexInfo  *info = indstate->ri_IndexRelationInfo[k];
+			Datum		values[INDEX_MAX_KEYS];
+			bool		isnull[INDEX_MAX_KEYS];
+
+			FormIndexDatum(info, slots[i], NULL, values, isnull);
+			index_insert(index, values, isnull, &slots[i]->tts_tid, rel,
+						 index->rd_index->indisunique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO,
+						 false, info);
+		}
 		ExecDropSingleTupleTableSlot(slots[i]);
+	}
 	pfree(slots);
 	CatalogCloseIndexes(indstate);
 	table_close(rel, RowExclusiveLock);

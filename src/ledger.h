@@ -126,6 +126,7 @@ extern void ledger_extend_plainset(Relation rel, Bitmapset *attnums);
 extern void ledger_set_protection(Oid relid, bool on);
 extern void ledger_catalog_init(void);
 extern Bitmapset *ledger_index_attnums(Relation rel);
+extern Bitmapset *ledger_plainset_of(Oid relid);
 
 /* payload.c: canonical rows, sealing and opening */
 #define LEDGER_OP_INSERT	'I'
@@ -140,7 +141,6 @@ typedef struct LedgerRevision
 	char		op;
 	int32		key_id;			/* 0 for a tombstone */
 	bytea	   *payload;		/* header + ciphertext; NULL for a tombstone */
-	uint8		plain_hash[LEDGER_HASH_LEN];
 	uint8		data_hash[LEDGER_HASH_LEN];
 	uint8		revision_hash[LEDGER_HASH_LEN];
 } LedgerRevision;
@@ -161,6 +161,9 @@ extern void ledger_read_header(Relation rel, HeapTuple phys, LedgerHeader *hdr);
 extern void ledger_tombstone(Relation rel, const LedgerHeader *old,
 							 LedgerRevision *rev);
 extern void ledger_copy_xact_fields(HeapTupleHeader dst, HeapTupleHeader src);
+extern HeapTuple ledger_replain(Relation rel, HeapTuple phys,
+								const Bitmapset *plainset,
+								TupleTableSlot *scratch);
 extern bool ledger_plain_values_match(Relation rel, HeapTuple phys,
 									  TupleTableSlot *opened,
 									  const Bitmapset *attnums);
@@ -208,6 +211,21 @@ extern void ledger_index_validate_scan(Relation table_rel,
 									   struct ValidateIndexState *state);
 extern void ledger_check_index_columns(Relation rel, Bitmapset *attnums,
 									   const char *what);
+
+/* rewrite.c */
+extern bool ledger_rewrite_allowed(void);
+extern void ledger_allow_rewrites(bool allow);
+extern void ledger_relation_copy_for_cluster(Relation OldTable,
+											 Relation NewTable,
+											 Relation OldIndex, bool use_sort,
+											 TransactionId OldestXmin,
+											 TransactionId *xid_cutoff,
+											 MultiXactId *multi_cutoff,
+											 double *num_tuples,
+											 double *tups_vacuumed,
+											 double *tups_recently_dead);
+extern bool ledger_table_holds_rows(Relation rel);
+extern void ledger_reseal(Oid relid, Bitmapset *plainset);
 
 /* guard.c */
 extern void ledger_guard_init(void);

@@ -24,9 +24,15 @@
  * NULL) and the type's send representation.  Dropped columns are skipped;
  * the bitmap says which attribute numbers the fields belong to.
  *
- * The GCM AAD binds the table id, the payload header (flags excepted) and
- * a hash of the physical plaintext attributes, so a payload moved to
- * another row, or an edited plaintext column, fails to open.
+ * The GCM AAD binds the table id and the payload header (flags excepted),
+ * so a payload moved to another table, or an edited header, fails to open.
+ * The physical attributes are checked against the opened row: every
+ * column of the plaintext set must hold exactly the row's value, and
+ * every other column must be NULL.  So an edited plaintext column, or a
+ * payload moved to a row with other plaintext values, fails too, while
+ * the payload stays a function of the revision alone: the table and the
+ * journal hold the same bytes, and re-sealing a table for a larger
+ * plaintext set only rebuilds attribute areas (docs/internals.md).
  *
  *-------------------------------------------------------------------------
  */
@@ -117,6 +123,9 @@ get_be64(const uint8 *p)
 	return pg_ntoh64(v);
 }
 
+/* The row being opened, so that every corruption report can name it. */
+static ItemPointerData current_tid;
+
 static void
 corrupted(Relation rel, const char *detail)
 {
@@ -124,7 +133,9 @@ corrupted(Relation rel, const char *detail)
 			(errcode(ERRCODE_DATA_CORRUPTED),
 			 errmsg("ledger row in table \"%s\" is corrupted",
 					RelationGetRelationName(rel)),
-			 errdetail_internal("%s", detail),
+			 errdetail_internal("%s  The row is at (%u,%u).", detail,
+								ItemPointerGetBlockNumberNoCheck(&current_tid),
+								ItemPointerGetOffsetNumberNoCheck(&current_tid)),
 			 errhint("The row no longer matches what the ledger sealed; restore it from a backup or from its revision in ledger.journal.")));
 }
 
@@ -253,58 +264,8 @@ decode_row(Relation rel, LedgerTable *t, const uint8 *hdr, const char *data,
 		corrupted(rel, "The canonical row has extra fields.");
 }
 
-/*
- * Hash of the plaintext attributes of a physical tuple: for each non-null
- * attribute, its number, length and bytes (varlena headers excluded, so a
- * short and a long header hash alike).
- */
-static void
-plain_hash(TupleDesc desc, int natts, Datum *values, bool *isnull, uint8 *out)
-{
-	LedgerHash *h = ledger_hash_begin();
-
-	for (int i = 0; i < natts; i++)
-	{
-		Form_pg_attribute att = TupleDescAttr(desc, i);
-		uint8		head[6];
-		const void *p;
-		Size		len;
-		Datum		tmp;
-
-		if (isnull[i])
-			continue;
-		if (att->attbyval)
-		{
-			store_att_byval(&tmp, values[i], att->attlen);
-			p = &tmp;
-			len = att->attlen;
-		}
-		else if (att->attlen == -1)
-		{
-			p = VARDATA_ANY(DatumGetPointer(values[i]));
-			len = VARSIZE_ANY_EXHDR(DatumGetPointer(values[i]));
-		}
-		else if (att->attlen == -2)
-		{
-			p = DatumGetPointer(values[i]);
-			len = strlen(p) + 1;
-		}
-		else
-		{
-			p = DatumGetPointer(values[i]);
-			len = att->attlen;
-		}
-		put_be16(head, (uint16) (i + 1));
-		put_be32(head + 2, (uint32) len);
-		ledger_hash_update(h, head, sizeof(head));
-		ledger_hash_update(h, p, len);
-	}
-	ledger_hash_final(h, out);
-}
-
 static int
-row_aad(uint8 *aad, int64 table_id, const uint8 *hdr, int hdrlen,
-		const uint8 *phash)
+row_aad(uint8 *aad, int64 table_id, const uint8 *hdr, int hdrlen)
 {
 	int			n = 0;
 
@@ -314,9 +275,7 @@ row_aad(uint8 *aad, int64 table_id, const uint8 *hdr, int hdrlen,
 	n += 8;
 	memcpy(aad + n, hdr, hdrlen);
 	aad[n + HDR_FLAGS] = 0;		/* inline or external seal alike */
-	n += hdrlen;
-	memcpy(aad + n, phash, LEDGER_HASH_LEN);
-	return n + LEDGER_HASH_LEN;
+	return n + hdrlen;
 }
 
 static void
@@ -340,23 +299,35 @@ revision_hash(LedgerRevision *rev)
  * columns are NULL.
  */
 static void
-plain_values(Relation rel, LedgerTable *t, TupleTableSlot *slot,
-			 Datum *pvalues, bool *pnulls)
+plain_values(LedgerTable *t, const Bitmapset *plainset,
+			 Datum *values, bool *isnull, Datum *pvalues, bool *pnulls)
 {
-	Bitmapset  *p = bms_union(t->plainset, ledger_index_attnums(rel));
-
 	for (int i = 0; i < t->natts; i++)
 	{
 		pnulls[i] = true;
-		if (t->columns[i].dropped || slot->tts_isnull[i] ||
-			!bms_is_member(i + 1, p))
+		if (t->columns[i].dropped || isnull[i] ||
+			!bms_is_member(i + 1, plainset))
 			continue;
 		pnulls[i] = false;
-		pvalues[i] = slot->tts_values[i];
+		pvalues[i] = values[i];
 		if (t->columns[i].typlen == -1)
 			pvalues[i] = PointerGetDatum(pg_detoast_datum_packed((struct varlena *) DatumGetPointer(pvalues[i])));
 	}
-	bms_free(p);
+}
+
+/* Index builds grow P before any index can be seen; see index_build.c */
+static void
+require_plain_indexes(Relation rel, LedgerTable *t)
+{
+	Bitmapset  *indexed = ledger_index_attnums(rel);
+
+	if (!bms_is_subset(indexed, t->plainset))
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("an index of ledger table \"%s\" references columns outside its plaintext set",
+						RelationGetRelationName(rel)),
+				 errhint("REINDEX the table's indexes.")));
+	bms_free(indexed);
 }
 
 /*
@@ -434,7 +405,9 @@ ledger_seal(Relation rel, TupleTableSlot *slot, int64 doc_id, int32 version,
 	HeapTuple	tup;
 
 	slot_getallattrs(slot);
-	plain_values(rel, t, slot, pvalues, pnulls);
+	require_plain_indexes(rel, t);
+	plain_values(t, t->plainset, slot->tts_values, slot->tts_isnull,
+				 pvalues, pnulls);
 
 	/* The salt leads the plaintext, inside the ciphertext. */
 	initStringInfo(&plain);
@@ -461,10 +434,9 @@ ledger_seal(Relation rel, TupleTableSlot *slot, int64 doc_id, int32 version,
 	rev->key_id = t->data_key_id;
 	ledger_sha256((uint8 *) plain.data, plain.len, rev->data_hash);
 	revision_hash(rev);
-	plain_hash(RelationGetDescr(rel), natts, pvalues, pnulls, rev->plain_hash);
 
-	aad = palloc(sizeof(ROW_AAD_TAG) + 8 + hdrlen + LEDGER_HASH_LEN);
-	aadlen = row_aad(aad, t->table_id, hdr, hdrlen, rev->plain_hash);
+	aad = palloc(sizeof(ROW_AAD_TAG) + 8 + hdrlen);
+	aadlen = row_aad(aad, t->table_id, hdr, hdrlen);
 	sealedlen = hdrlen + plain.len + LEDGER_TAG_LEN;
 	rev->payload = palloc(VARHDRSZ + sealedlen);
 	SET_VARSIZE(rev->payload, VARHDRSZ + sealedlen);
@@ -499,6 +471,7 @@ find_payload(Relation rel, HeapTuple phys, int *paylen)
 	uint32		len;
 	const uint8 *p;
 
+	current_tid = phys->t_self;
 	if (phys->t_len < td->t_hoff + TRAILER_LEN + HDR_FIXED)
 		corrupted(rel, "The tuple has no sealed payload.");
 	len = get_be32((uint8 *) td + phys->t_len - TRAILER_LEN);
@@ -571,6 +544,34 @@ external_payload(Relation rel, LedgerTable *t, const uint8 *hdr, int hdrlen,
 	return (const uint8 *) VARDATA_ANY(b);
 }
 
+/*
+ * The physical attributes must be what sealing this row would write: the
+ * row's value in every plaintext column, NULL elsewhere.  Attributes
+ * added after the row was written read as their default on both sides.
+ */
+static void
+check_plain_values(Relation rel, LedgerTable *t, int natts_phys,
+				   Datum *pvalues, bool *pnulls, Datum *values, bool *isnull,
+				   int64 doc_id)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+
+	for (int i = 0; i < natts_phys; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		bool		plain = bms_is_member(i + 1, t->plainset);
+
+		if (att->attisdropped)
+			continue;
+		if (plain ? (pnulls[i] != isnull[i] ||
+					 (!pnulls[i] && !datum_image_eq(pvalues[i], values[i],
+													att->attbyval, att->attlen)))
+			: !pnulls[i])
+			corrupted(rel, psprintf("Column \"%s\" of document %lld in the row does not match its sealed value.",
+									NameStr(att->attname), (long long) doc_id));
+	}
+}
+
 void
 ledger_open(Relation rel, HeapTuple phys, TupleTableSlot *dst)
 {
@@ -582,7 +583,6 @@ ledger_open(Relation rel, HeapTuple phys, TupleTableSlot *dst)
 	bool	   *pnulls = palloc(sizeof(bool) * Max(desc->natts, 1));
 	Datum	   *values = palloc(sizeof(Datum) * Max(desc->natts, 1));
 	bool	   *isnull = palloc(sizeof(bool) * Max(desc->natts, 1));
-	uint8		phash[LEDGER_HASH_LEN];
 	const uint8 *payload;
 	const uint8 *sealed;
 	int			paylen,
@@ -606,19 +606,15 @@ ledger_open(Relation rel, HeapTuple phys, TupleTableSlot *dst)
 	if (sealedlen < hdrlen + LEDGER_TAG_LEN + LEDGER_SALT_LEN)
 		corrupted(rel, "The sealed payload is truncated.");
 
-	/* Plaintext attributes as stored: hashed into the AAD, checked below. */
 	heap_deform_tuple(phys, desc, pvalues, pnulls);
-	plain_hash(desc, natts_phys, pvalues, pnulls, phash);
-	aad = palloc(sizeof(ROW_AAD_TAG) + 8 + hdrlen + LEDGER_HASH_LEN);
-	aadlen = row_aad(aad, t->table_id, payload, hdrlen, phash);
+	aad = palloc(sizeof(ROW_AAD_TAG) + 8 + hdrlen);
+	aadlen = row_aad(aad, t->table_id, payload, hdrlen);
 	plain = palloc(sealedlen - hdrlen);
 	if (!ledger_cipher_open(ledger_data_cipher(hdr.key_id), payload + HDR_NONCE,
 							aad, aadlen, sealed + hdrlen, sealedlen - hdrlen,
 							plain))
-		corrupted(rel, psprintf("Document %lld version %d at (%u,%u) fails authentication.",
-								(long long) hdr.doc_id, hdr.version,
-								ItemPointerGetBlockNumber(&phys->t_self),
-								ItemPointerGetOffsetNumber(&phys->t_self)));
+		corrupted(rel, psprintf("Document %lld version %d fails authentication.",
+								(long long) hdr.doc_id, hdr.version));
 
 	/* Columns added after the row was written read as their default. */
 	memcpy(values, pvalues, sizeof(Datum) * desc->natts);
@@ -631,16 +627,8 @@ ledger_open(Relation rel, HeapTuple phys, TupleTableSlot *dst)
 			   values, isnull);
 	ledger_wipe(plain, sealedlen - hdrlen - LEDGER_TAG_LEN);
 
-	for (int i = 0; i < natts_phys; i++)
-	{
-		Form_pg_attribute att = TupleDescAttr(desc, i);
-
-		if (!pnulls[i] && !att->attisdropped &&
-			(isnull[i] || !datum_image_eq(pvalues[i], values[i],
-										  att->attbyval, att->attlen)))
-			corrupted(rel, psprintf("Plaintext column \"%s\" of document %lld does not match its sealed value.",
-									NameStr(att->attname), (long long) hdr.doc_id));
-	}
+	check_plain_values(rel, t, natts_phys, pvalues, pnulls, values, isnull,
+					   hdr.doc_id);
 
 	MemoryContextSwitchTo(dst->tts_mcxt);
 	tup = heap_form_tuple(desc, values, isnull);
@@ -713,4 +701,34 @@ ledger_copy_xact_fields(HeapTupleHeader dst, HeapTupleHeader src)
 		(src->t_infomask & HEAP_XACT_MASK);
 	dst->t_infomask2 = (dst->t_infomask2 & ~HEAP2_XACT_MASK) |
 		(src->t_infomask2 & HEAP2_XACT_MASK);
+}
+
+/*
+ * The physical tuple of the same revision for a larger plaintext set: the
+ * opened row's values fill the new attribute area, and the payload bytes
+ * are kept as they are.  Used when re-sealing a table (rewrite.c).
+ */
+HeapTuple
+ledger_replain(Relation rel, HeapTuple phys, const Bitmapset *plainset,
+			   TupleTableSlot *scratch)
+{
+	LedgerTable *t;
+	Datum	   *pvalues;
+	bool	   *pnulls;
+	const uint8 *payload;
+	int			paylen;
+	HeapTuple	tup;
+
+	ledger_open(rel, phys, scratch);
+	slot_getallattrs(scratch);
+	t = ledger_table(rel);
+	pvalues = palloc(sizeof(Datum) * Max(t->natts, 1));
+	pnulls = palloc(sizeof(bool) * Max(t->natts, 1));
+	plain_values(t, plainset, scratch->tts_values, scratch->tts_isnull,
+				 pvalues, pnulls);
+	payload = find_payload(rel, phys, &paylen);
+	tup = form_physical(rel, pvalues, pnulls, payload, paylen);
+	pfree(pvalues);
+	pfree(pnulls);
+	return tup;
 }

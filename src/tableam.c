@@ -601,23 +601,6 @@ ledger_relation_nontransactional_truncate(Relation rel)
 	refuse_truncate(rel);
 }
 
-/* A backstop: make_new_heap's creation hook refuses rewrites first. */
-static void
-ledger_relation_copy_for_cluster(Relation OldTable, Relation NewTable,
-								 Relation OldIndex, bool use_sort,
-								 TransactionId OldestXmin,
-								 TransactionId *xid_cutoff,
-								 MultiXactId *multi_cutoff,
-								 double *num_tuples, double *tups_vacuumed,
-								 double *tups_recently_dead)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-			 errmsg("ledger table \"%s\" cannot be rewritten",
-					RelationGetRelationName(OldTable)),
-			 errhint("Use plain VACUUM instead of VACUUM FULL or CLUSTER.")));
-}
-
 static bool
 ledger_scan_analyze_next_block(TableScanDesc sscan, BlockNumber blockno,
 							   BufferAccessStrategy bstrategy)
