@@ -258,8 +258,8 @@ ao_relation_set_new_filenode(Relation rel, const RelFileNode *newrnode,
 							 char persistence, TransactionId *freezeXid,
 							 MultiXactId *minmulti)
 {
-	if (rel->rd_createSubid == InvalidSubTransactionId)
-		refuse_change(rel);		/* TRUNCATE */
+	if (!RelFileNodeEquals(*newrnode, rel->rd_node))
+		refuse_change(rel);		/* TRUNCATE, not creation */
 	GetHeapamTableAmRoutine()->relation_set_new_filenode(rel, newrnode,
 														 persistence,
 														 freezeXid, minmulti);

@@ -581,15 +581,15 @@ refuse_truncate(Relation rel)
 }
 
 /*
- * Called when the table is created, and when TRUNCATE gives an existing
- * table new storage; only the first is allowed.
+ * Called when the table is created, with its own relfilenode, and when
+ * TRUNCATE gives it another one; only the first is allowed.
  */
 static void
 ledger_relation_set_new_filenode(Relation rel, const RelFileNode *newrnode,
 								 char persistence, TransactionId *freezeXid,
 								 MultiXactId *minmulti)
 {
-	if (rel->rd_createSubid == InvalidSubTransactionId)
+	if (!RelFileNodeEquals(*newrnode, rel->rd_node))
 		refuse_truncate(rel);
 	heapam->relation_set_new_filenode(rel, newrnode, persistence, freezeXid,
 									  minmulti);
