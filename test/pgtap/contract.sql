@@ -1,0 +1,106 @@
+-- The ledger extension's SQL contract: its objects, who may touch them,
+-- and the SQLSTATE of each refusal.  Runs in one transaction that is
+-- rolled back, so it leaves nothing behind.
+BEGIN;
+SELECT plan(40);
+
+-- Objects the extension installs
+SELECT has_schema('ledger');
+SELECT has_table('ledger', 'journal', 'the journal exists');
+SELECT has_table('ledger', 'keys', 'the key catalog exists');
+SELECT has_table('ledger', 'tables', 'the table registry exists');
+SELECT columns_are('ledger', 'journal',
+	ARRAY['table_id', 'doc_id', 'version', 'op', 'xid', 'key_id', 'payload',
+		  'data_hash', 'revision_hash', 'written_at'],
+	'the journal has exactly the documented columns');
+SELECT col_type_is('ledger', 'journal', 'xid', 'xid8', 'revisions name their transaction');
+SELECT has_index('ledger', 'journal', 'journal_revision_idx',
+	ARRAY['table_id', 'doc_id', 'version'], 'revisions are found by table, document and version');
+SELECT index_is_unique('ledger', 'journal', 'journal_revision_idx');
+SELECT columns_are('ledger', 'keys',
+	ARRAY['key_id', 'version', 'kind', 'parent_id', 'parent_version', 'provider',
+		  'provider_key_id', 'provider_key_version', 'table_id', 'wrapped',
+		  'state', 'created_at', 'changed_at'],
+	'the key catalog has the hierarchy shape');
+SELECT is((SELECT amtype::text FROM pg_am WHERE amname = 'ledger'), 't',
+	'"ledger" is a table access method');
+SELECT is((SELECT count(*)::int FROM pg_class c JOIN pg_am a ON a.oid = c.relam
+		   WHERE c.relnamespace = 'ledger'::regnamespace AND c.relkind = 'r'
+			 AND a.amname = 'ledger_internal'), 3,
+	'the journal and both catalogs use the internal access method');
+SELECT has_function('ledger_set_deletion_protection', ARRAY['regclass', 'boolean']);
+SELECT has_function('ledger_document_id', ARRAY['regclass', 'tid']);
+SELECT has_function('ledger_document_version', ARRAY['regclass', 'tid']);
+
+-- One root key, wrapped by the provider key; nothing readable as a key
+SELECT is((SELECT count(*)::int FROM ledger.keys WHERE kind = 'root' AND state = 'active'), 1,
+	'exactly one active root key');
+SELECT is((SELECT provider FROM ledger.keys WHERE kind = 'root'), 'file',
+	'the root key is wrapped by the file provider');
+SELECT ok((SELECT bool_and(length(wrapped) = 60) FROM ledger.keys),
+	'every wrapped key is nonce, 32 bytes and tag');
+
+-- A new ledger table gets a registry entry and a data key
+CREATE TABLE t (id int PRIMARY KEY, secret text) USING ledger;
+SELECT is((SELECT plainset FROM ledger.tables WHERE relid = 't'::regclass), '{1}'::int2[],
+	'the primary key column is the plaintext set');
+SELECT ok((SELECT deletion_protection FROM ledger.tables WHERE relid = 't'::regclass),
+	'deletion protection is on by default');
+SELECT is((SELECT k.kind FROM ledger.tables t JOIN ledger.keys k ON k.key_id = t.data_key_id
+		   WHERE t.relid = 't'::regclass), 'data',
+	'the table has its own data key');
+SELECT is((SELECT k.parent_id FROM ledger.tables t JOIN ledger.keys k ON k.key_id = t.data_key_id
+		   WHERE t.relid = 't'::regclass),
+		  (SELECT key_id FROM ledger.keys WHERE kind = 'root'),
+	'the data key is wrapped by the root key');
+
+INSERT INTO t VALUES (1, 'alpha');
+UPDATE t SET secret = 'beta' WHERE id = 1;
+SELECT results_eq(
+	$$SELECT version, op::text FROM ledger.journal
+	  WHERE table_id = (SELECT table_id FROM ledger.tables WHERE relid = 't'::regclass)
+	  ORDER BY version$$,
+	$$VALUES (0, 'I'), (1, 'U')$$,
+	'an insert and an update append versions 0 and 1');
+SELECT is((SELECT ledger_document_version('t', ctid) FROM t), 1,
+	'the current row is version 1');
+SELECT is((SELECT ledger_document_id('t', ctid) FROM t),
+		  (SELECT doc_id FROM ledger.journal
+		   WHERE table_id = (SELECT table_id FROM ledger.tables WHERE relid = 't'::regclass)
+			 AND version = 0),
+	'the row keeps the document id of its first revision');
+SELECT ok((SELECT bool_and(length(data_hash) = 32 AND length(revision_hash) = 32)
+		   FROM ledger.journal),
+	'every revision carries 32-byte hashes');
+
+-- Refusals and their SQLSTATEs
+SELECT throws_ok('TRUNCATE t', '0A000', NULL, 'TRUNCATE is refused');
+SELECT throws_ok('DROP TABLE t', '55000', NULL, 'DROP is refused under deletion protection');
+SELECT throws_ok('ALTER TABLE t ALTER COLUMN secret TYPE varchar(10)', '0A000', NULL,
+	'a table-rewriting ALTER TABLE is refused');
+SELECT throws_ok('ALTER TABLE t SET ACCESS METHOD heap', '0A000', NULL,
+	'leaving the ledger access method is refused');
+SELECT throws_ok('CREATE UNLOGGED TABLE u (a int) USING ledger', '0A000', NULL,
+	'unlogged ledger tables are refused');
+SELECT throws_ok('CREATE MATERIALIZED VIEW mv USING ledger AS SELECT 1', '0A000', NULL,
+	'materialized views cannot use the ledger access method');
+SELECT throws_ok('CREATE INDEX ON t ((t))', '0A000', NULL, 'whole-row indexes are refused');
+SELECT throws_ok('DELETE FROM ledger.journal', '42501', NULL, 'the journal refuses DELETE');
+SELECT throws_ok('UPDATE ledger.keys SET state = $$x$$', '42501', NULL, 'the key catalog refuses UPDATE');
+SELECT throws_ok('TRUNCATE ledger.journal', '42501', NULL, 'the journal refuses TRUNCATE');
+SELECT throws_ok($$SELECT ledger_document_id('pg_class', '(0,1)')$$, '42809', NULL,
+	'ledger_document_id wants a ledger table');
+SELECT throws_ok($$SELECT ledger_document_id('t', '(999,1)')$$, '22023', NULL,
+	'ledger_document_id wants the ctid of a row');
+
+-- What a role without privileges sees
+CREATE ROLE ledger_pgtap_nobody;
+SET LOCAL ROLE ledger_pgtap_nobody;
+SELECT throws_ok('SELECT * FROM ledger.keys', '42501', NULL, 'PUBLIC cannot read the key catalog');
+SELECT throws_ok('SELECT * FROM ledger.journal', '42501', NULL, 'PUBLIC cannot read the journal');
+SELECT throws_ok($$SELECT ledger_set_deletion_protection('t', false)$$, '42501', NULL,
+	'only the owner may turn off deletion protection');
+RESET ROLE;
+
+SELECT * FROM finish();
+ROLLBACK;
