@@ -253,6 +253,7 @@ set_column_statistics(Oid relid, AttrNumber attnum, bool sealed)
 void
 ledger_column_added(Oid relid, AttrNumber attnum)
 {
+	CommandCounterIncrement();	/* the new pg_attribute row */
 	set_column_statistics(relid, attnum, true);
 }
 

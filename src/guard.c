@@ -46,8 +46,11 @@
 #include "executor/spi.h"
 #include "nodes/parsenodes.h"
 #include "optimizer/optimizer.h"
+#include "nodes/makefuncs.h"
+#include "parser/parse_type.h"
 #include "parser/parse_utilcmd.h"
 #include "tcop/utility.h"
+#include "catalog/pg_type.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
@@ -184,10 +187,14 @@ refuse_if_found(const char *query, const char *what, const char *hint)
 static void
 refuse_published_ledger_tables(void)
 {
-	refuse_if_found("SELECT format('%I.%I in publication %I', pt.schemaname, pt.tablename, pt.pubname) "
+	/* a partitioned root published via_root carries its partitions */
+	refuse_if_found("SELECT format('%I.%I in publication %I', n.nspname, c.relname, pt.pubname) "
 					"FROM pg_catalog.pg_publication_tables pt "
-					"JOIN pg_catalog.pg_namespace n ON n.nspname = pt.schemaname "
-					"JOIN pg_catalog.pg_class c ON c.relname = pt.tablename AND c.relnamespace = n.oid "
+					"CROSS JOIN LATERAL (SELECT pg_catalog.format('%I.%I', pt.schemaname, pt.tablename)::regclass AS oid) r "
+					"CROSS JOIN LATERAL (SELECT relid FROM pg_catalog.pg_partition_tree(r.oid) "
+					"                    UNION SELECT r.oid) pp "
+					"JOIN pg_catalog.pg_class c ON c.oid = pp.relid "
+					"JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
 					"JOIN pg_catalog.pg_am a ON a.oid = c.relam AND a.amname = 'ledger'",
 					"ledger tables cannot be published: %s",
 					"Publish tables explicitly with FOR TABLE and leave ledger tables out; subscribers can follow the sealed revisions in ledger.journal instead.");
@@ -231,10 +238,12 @@ refuse_set_access_method(AlterTableStmt *stmt)
 		if (cmd->subtype != AT_SetAccessMethod)
 			continue;
 		relid = RangeVarGetRelid(stmt->relation, NoLock, true);
-		if (OidIsValid(relid) && ledger_is_ledger_relid(relid))
+		if (OidIsValid(relid) &&
+			(ledger_is_ledger_relid(relid) ||
+			 get_rel_namespace(relid) == ledger_schema_oid()))
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("cannot change the access method of ledger table \"%s\"",
+					 errmsg("cannot change the access method of \"%s\"",
 							stmt->relation->relname),
 					 errdetail("The rows would be rewritten in the clear and their history left behind."),
 					 errhint("Create a table with the other access method and copy the rows with INSERT ... SELECT.")));
@@ -249,10 +258,11 @@ collect_columns(Node *node, List **names)
 		return false;
 	if (IsA(node, ColumnRef))
 	{
-		Node	   *last = llast(((ColumnRef *) node)->fields);
+		ColumnRef  *ref = (ColumnRef *) node;
+		Node	   *last = llast(ref->fields);
 
-		if (IsA(last, String))
-			*names = lappend(*names, strVal(last));
+		/* "t.*", or a bare "t", is the whole row: a name no column has */
+		*names = lappend(*names, IsA(last, A_Star) ? "*" : strVal(last));
 		return false;
 	}
 	return raw_expression_tree_walker(node, collect_columns, (void *) names);
@@ -316,7 +326,8 @@ constraint_columns(Constraint *con)
  * that keeps writers out until the index is in the catalog.
  */
 static void
-prepare_table_columns(Oid relid, List *names, bool concurrent)
+prepare_table_columns(Oid relid, const char *relname, List *names,
+					  bool concurrent)
 {
 	Relation	rel;
 	Bitmapset  *attnums = NULL;
@@ -326,11 +337,16 @@ prepare_table_columns(Oid relid, List *names, bool concurrent)
 	rel = table_open(relid, NoLock);
 	foreach(lc, names)
 	{
-		AttrNumber	attnum = get_attnum(relid, (char *) lfirst(lc));
+		char	   *name = lfirst(lc);
+		AttrNumber	attnum = get_attnum(relid, name);
 
 		if (attnum > 0)
 			attnums = bms_add_member(attnums, attnum);
+		else if (strcmp(name, "*") == 0 || strcmp(name, relname) == 0)
+			attnums = bms_add_member(attnums, 0);
 	}
+	/* refused here, before CONCURRENTLY commits an index to the catalog */
+	ledger_check_index_columns(rel, attnums, "index");
 	needed = bms_difference(attnums, ledger_table(rel)->plainset);
 	table_close(rel, NoLock);
 	if (bms_is_empty(needed))
@@ -365,11 +381,12 @@ prepare_index_columns(RangeVar *rv, List *names, bool concurrent)
 
 	if (!OidIsValid(relid) || names == NIL)
 		return;
-	rels = get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE ?
+	/* ON ONLY a partitioned table builds nothing on its partitions yet */
+	rels = get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE && rv->inh ?
 		find_all_inheritors(relid, NoLock, NULL) : list_make1_oid(relid);
 	foreach(lc, rels)
 		if (ledger_is_ledger_relid(lfirst_oid(lc)))
-			prepare_table_columns(lfirst_oid(lc), names, concurrent);
+			prepare_table_columns(lfirst_oid(lc), rv->relname, names, concurrent);
 }
 
 static void
@@ -386,6 +403,115 @@ prepare_alter_table(AlterTableStmt *stmt)
 								  constraint_columns((Constraint *) cmd->def),
 								  false);
 	}
+}
+
+/*
+ * Sealed rows hold values in their type's binary form, which some catalog
+ * changes reinterpret: an enum label renamed, a composite type's
+ * attributes changed, a domain constraint that nested values of existing
+ * rows may not meet (top-level domain columns travel as their base type).
+ * Refuse those changes while a ledger table stores values of the type.
+ */
+static void
+refuse_sealed_type_change(Oid typid, bool nested_only, const char *what)
+{
+	Oid			argtypes[2] = {OIDOID, BOOLOID};
+	Datum		args[2] = {ObjectIdGetDatum(typid), BoolGetDatum(nested_only)};
+
+	SPI_connect();
+	if (SPI_execute_with_args(
+		"WITH RECURSIVE edge(inner_t, outer_t, direct) AS ("
+		"  SELECT typbasetype, oid, true FROM pg_catalog.pg_type WHERE typbasetype <> 0"
+		"  UNION ALL SELECT typelem, oid, false FROM pg_catalog.pg_type"
+		"    WHERE typcategory = 'A' AND typelem <> 0"
+		"  UNION ALL SELECT a.atttypid, ty.oid, false FROM pg_catalog.pg_type ty"
+		"    JOIN pg_catalog.pg_attribute a ON a.attrelid = ty.typrelid"
+		"    WHERE ty.typtype = 'c' AND a.attnum > 0 AND NOT a.attisdropped"
+		"  UNION ALL SELECT rngsubtype, rngtypid, false FROM pg_catalog.pg_range"
+		"  UNION ALL SELECT rngsubtype, rngmultitypid, false FROM pg_catalog.pg_range"
+		"), t(oid, direct) AS ("
+		"  SELECT $1, true"
+		"  UNION SELECT e.outer_t, t.direct AND e.direct FROM t JOIN edge e ON e.inner_t = t.oid"
+		") "
+		"SELECT format('column %I of %s', a.attname, c.oid::regclass) "
+		"FROM t JOIN pg_catalog.pg_attribute a ON a.atttypid = t.oid AND NOT a.attisdropped "
+		"JOIN pg_catalog.pg_class c ON c.oid = a.attrelid "
+		"JOIN pg_catalog.pg_am am ON am.oid = c.relam AND am.amname = 'ledger' "
+		"WHERE NOT ($2 AND t.direct) LIMIT 1",
+		2, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "ledger: check query failed");
+	if (SPI_processed > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot %s type %s: ledger rows store its values",
+						what, format_type_be(typid)),
+				 errdetail("Sealed rows in %s hold values in the type's binary form, which the change would make unreadable.",
+						   SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)),
+				 errhint("Create a new type and move the column to it with ADD COLUMN and UPDATE.")));
+	SPI_finish();
+}
+
+static void
+refuse_type_changes(Node *parsetree)
+{
+	if (IsA(parsetree, AlterEnumStmt) && ((AlterEnumStmt *) parsetree)->oldVal != NULL)
+		refuse_sealed_type_change(typenameTypeId(NULL, makeTypeNameFromNameList(((AlterEnumStmt *) parsetree)->typeName)),
+								  false, "rename a value of");
+	else if (IsA(parsetree, AlterDomainStmt) && ((AlterDomainStmt *) parsetree)->subtype == 'C')
+		refuse_sealed_type_change(typenameTypeId(NULL, makeTypeNameFromNameList(((AlterDomainStmt *) parsetree)->typeName)),
+								  true, "add a constraint to");
+	else if (IsA(parsetree, AlterTableStmt) &&
+			 ((AlterTableStmt *) parsetree)->objtype == OBJECT_TYPE)
+	{
+		Oid			relid = RangeVarGetRelid(((AlterTableStmt *) parsetree)->relation, NoLock, true);
+
+		if (OidIsValid(relid))
+			refuse_sealed_type_change(get_rel_type_id(relid), false, "alter the attributes of");
+	}
+}
+
+/*
+ * Extended statistics keep sample values in the clear, like ANALYZE: on a
+ * ledger table they may cover sealed columns only where
+ * ledger.analyze_sealed_columns allows it.
+ */
+static void
+refuse_sealed_statistics(CreateStatsStmt *stmt)
+{
+	List	   *names = NIL;
+	ListCell   *lc;
+	Oid			relid;
+	Relation	rel;
+
+	if (ledger_analyze_sealed_columns || list_length(stmt->relations) != 1 ||
+		!IsA(linitial(stmt->relations), RangeVar))
+		return;
+	relid = RangeVarGetRelid(linitial(stmt->relations), NoLock, true);
+	if (!OidIsValid(relid) || !ledger_is_ledger_relid(relid))
+		return;
+	foreach(lc, stmt->exprs)
+	{
+		StatsElem  *elem = lfirst(lc);
+
+		if (elem->name)
+			names = lappend(names, elem->name);
+		else
+			collect_columns(elem->expr, &names);
+	}
+	rel = table_open(relid, AccessShareLock);
+	foreach(lc, names)
+	{
+		AttrNumber	attnum = get_attnum(relid, (char *) lfirst(lc));
+
+		if (attnum > 0 && !bms_is_member(attnum, ledger_table(rel)->plainset))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cannot collect statistics on sealed column \"%s\" of ledger table \"%s\"",
+							(char *) lfirst(lc), RelationGetRelationName(rel)),
+					 errdetail("Statistics keep sample values in the clear."),
+					 errhint("Set ledger.analyze_sealed_columns to on if these values may be stored in the clear.")));
+	}
+	table_close(rel, AccessShareLock);
 }
 
 /* VACUUM FULL and CLUSTER copy raw tuples; let their rewrites through. */
@@ -433,9 +559,13 @@ ledger_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 			case T_DropStmt:
 				refuse_protected_tables_on_drop_extension((DropStmt *) parsetree);
 				break;
+			case T_CreateStatsStmt:
+				refuse_sealed_statistics((CreateStatsStmt *) parsetree);
+				break;
 			default:
 				break;
 		}
+		refuse_type_changes(parsetree);
 	}
 
 	PG_TRY();

@@ -325,10 +325,42 @@ ledger_index_build_range_scan(Relation table_rel, Relation index_rel,
 }
 
 /*
+ * Mark which offsets of block blk the index already points at.  The
+ * tuplesort yields the index's TIDs in order; cursor holds the next one.
+ */
+static void
+load_block_entries(ValidateIndexState *state, BlockNumber blk,
+				   ItemPointer cursor, bool *more, bool *in_index)
+{
+	memset(in_index, 0, sizeof(bool) * MaxHeapTuplesPerPage);
+	for (;;)
+	{
+		Datum		ts_val;
+		bool		ts_isnull;
+
+		if (ItemPointerIsValid(cursor))
+		{
+			if (ItemPointerGetBlockNumber(cursor) > blk)
+				return;
+			if (ItemPointerGetBlockNumber(cursor) == blk)
+				in_index[ItemPointerGetOffsetNumber(cursor) - 1] = true;
+		}
+		if (!*more ||
+			!(*more = tuplesort_getdatum(state->tuplesort, true, &ts_val,
+										 &ts_isnull, NULL)))
+		{
+			ItemPointerSetInvalid(cursor);
+			return;
+		}
+		itemptr_decode(cursor, DatumGetInt64(ts_val));
+	}
+}
+
+/*
  * Phase three of CREATE INDEX CONCURRENTLY: insert every row visible to
- * the snapshot that the index does not hold yet.  state->tuplesort yields
- * the TIDs already in the index in order; the scan walks the table in the
- * same order, so one pass over both suffices.
+ * the snapshot that the index does not hold yet.  An entry points at the
+ * root of a HOT chain, whose offset may be lower than the visible member's,
+ * so the index's entries are gathered a block at a time, as heap does.
  */
 void
 ledger_index_validate_scan(Relation table_rel, Relation index_rel,
@@ -337,12 +369,14 @@ ledger_index_validate_scan(Relation table_rel, Relation index_rel,
 {
 	BuildState	bs;
 	TableScanDesc scan;
-	ItemPointerData indexcursor;
-	bool		more_in_index = true;
+	ItemPointerData cursor;
+	bool		more = true;
+	BlockNumber blk = InvalidBlockNumber;
+	bool		in_index[MaxHeapTuplesPerPage];
 	Datum		values[INDEX_MAX_KEYS];
 	bool		isnull[INDEX_MAX_KEYS];
 
-	ItemPointerSetInvalid(&indexcursor);
+	ItemPointerSetInvalid(&cursor);
 	scan = table_beginscan_strat(table_rel, snapshot, 0, NULL, true, false);
 	build_state_init(&bs, table_rel, index_info, scan);
 
@@ -353,20 +387,13 @@ ledger_index_validate_scan(Relation table_rel, Relation index_rel,
 
 		CHECK_FOR_INTERRUPTS();
 		state->htups += 1;
-		entry_tid(&bs, tup, &tid);
-		while (more_in_index &&
-			   (!ItemPointerIsValid(&indexcursor) ||
-				ItemPointerCompare(&indexcursor, &tid) < 0))
+		if (ItemPointerGetBlockNumber(&tup->t_self) != blk)
 		{
-			Datum		ts_val;
-			bool		ts_isnull;
-
-			more_in_index = tuplesort_getdatum(state->tuplesort, true,
-											   &ts_val, &ts_isnull, NULL);
-			if (more_in_index)
-				itemptr_decode(&indexcursor, DatumGetInt64(ts_val));
+			blk = ItemPointerGetBlockNumber(&tup->t_self);
+			load_block_entries(state, blk, &cursor, &more, in_index);
 		}
-		if (more_in_index && ItemPointerCompare(&indexcursor, &tid) == 0)
+		entry_tid(&bs, tup, &tid);
+		if (in_index[ItemPointerGetOffsetNumber(&tid) - 1])
 			continue;
 		check_row(&bs, index_rel, tup);
 		if (!form_entry(&bs, values, isnull))
@@ -374,6 +401,7 @@ ledger_index_validate_scan(Relation table_rel, Relation index_rel,
 		index_insert(index_rel, values, isnull, &tid, table_rel,
 					 index_info->ii_Unique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO,
 					 false, index_info);
+		in_index[ItemPointerGetOffsetNumber(&tid) - 1] = true;
 		state->tups_inserted += 1;
 	}
 	build_state_end(&bs);

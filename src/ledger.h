@@ -161,9 +161,9 @@ extern void ledger_read_header(Relation rel, HeapTuple phys, LedgerHeader *hdr);
 extern void ledger_tombstone(Relation rel, const LedgerHeader *old,
 							 LedgerRevision *rev);
 extern void ledger_copy_xact_fields(HeapTupleHeader dst, HeapTupleHeader src);
-extern HeapTuple ledger_replain(Relation rel, HeapTuple phys,
-								const Bitmapset *plainset,
-								TupleTableSlot *scratch);
+extern HeapTuple ledger_rewrite_tuple(Relation rel, HeapTuple phys,
+									  const Bitmapset *plainset,
+									  TupleTableSlot *scratch);
 extern bool ledger_plain_values_match(Relation rel, HeapTuple phys,
 									  TupleTableSlot *opened,
 									  const Bitmapset *attnums);

@@ -299,14 +299,14 @@ revision_hash(LedgerRevision *rev)
  * columns are NULL.
  */
 static void
-plain_values(LedgerTable *t, const Bitmapset *plainset,
+plain_values(LedgerTable *t, const Bitmapset *plainset, int natts_w,
 			 Datum *values, bool *isnull, Datum *pvalues, bool *pnulls)
 {
 	for (int i = 0; i < t->natts; i++)
 	{
 		pnulls[i] = true;
 		if (t->columns[i].dropped || isnull[i] ||
-			!bms_is_member(i + 1, plainset))
+			(i < natts_w && !bms_is_member(i + 1, plainset)))
 			continue;
 		pnulls[i] = false;
 		pvalues[i] = values[i];
@@ -406,7 +406,7 @@ ledger_seal(Relation rel, TupleTableSlot *slot, int64 doc_id, int32 version,
 
 	slot_getallattrs(slot);
 	require_plain_indexes(rel, t);
-	plain_values(t, t->plainset, slot->tts_values, slot->tts_isnull,
+	plain_values(t, t->plainset, natts, slot->tts_values, slot->tts_isnull,
 				 pvalues, pnulls);
 
 	/* The salt leads the plaintext, inside the ciphertext. */
@@ -545,18 +545,19 @@ external_payload(Relation rel, LedgerTable *t, const uint8 *hdr, int hdrlen,
 }
 
 /*
- * The physical attributes must be what sealing this row would write: the
- * row's value in every plaintext column, NULL elsewhere.  Attributes
- * added after the row was written read as their default on both sides.
+ * The physical attributes of the columns the payload holds must be what
+ * sealing this row would write: the row's value in every plaintext
+ * column, NULL elsewhere.  Columns added after the row was sealed are not
+ * in its payload; their value (the column's default) is the physical one.
  */
 static void
-check_plain_values(Relation rel, LedgerTable *t, int natts_phys,
+check_plain_values(Relation rel, LedgerTable *t, int natts_w,
 				   Datum *pvalues, bool *pnulls, Datum *values, bool *isnull,
 				   int64 doc_id)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
 
-	for (int i = 0; i < natts_phys; i++)
+	for (int i = 0; i < natts_w; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(desc, i);
 		bool		plain = bms_is_member(i + 1, t->plainset);
@@ -588,7 +589,8 @@ ledger_open(Relation rel, HeapTuple phys, TupleTableSlot *dst)
 	int			paylen,
 				sealedlen,
 				hdrlen,
-				aadlen;
+				aadlen,
+				natts_w;
 	uint8	   *aad;
 	uint8	   *plain;
 	HeapTuple	tup;
@@ -596,8 +598,9 @@ ledger_open(Relation rel, HeapTuple phys, TupleTableSlot *dst)
 
 	payload = find_payload(rel, phys, &paylen);
 	parse_header(payload, &hdr);
-	hdrlen = HDR_LEN(get_be16(payload + HDR_NATTS));
-	if (get_be16(payload + HDR_NATTS) != natts_phys)
+	natts_w = get_be16(payload + HDR_NATTS);
+	hdrlen = HDR_LEN(natts_w);
+	if (natts_w > natts_phys || natts_phys > desc->natts)
 		corrupted(rel, "The sealed payload does not match the tuple's attribute count.");
 	sealed = payload;
 	sealedlen = paylen;
@@ -616,10 +619,10 @@ ledger_open(Relation rel, HeapTuple phys, TupleTableSlot *dst)
 		corrupted(rel, psprintf("Document %lld version %d fails authentication.",
 								(long long) hdr.doc_id, hdr.version));
 
-	/* Columns added after the row was written read as their default. */
+	/* Columns added after the row was sealed keep their physical value. */
 	memcpy(values, pvalues, sizeof(Datum) * desc->natts);
 	memcpy(isnull, pnulls, sizeof(bool) * desc->natts);
-	for (int i = 0; i < natts_phys; i++)
+	for (int i = 0; i < natts_w; i++)
 		isnull[i] = true;
 	decode_row(rel, t, payload,
 			   (char *) plain + LEDGER_SALT_LEN,
@@ -627,7 +630,7 @@ ledger_open(Relation rel, HeapTuple phys, TupleTableSlot *dst)
 			   values, isnull);
 	ledger_wipe(plain, sealedlen - hdrlen - LEDGER_TAG_LEN);
 
-	check_plain_values(rel, t, natts_phys, pvalues, pnulls, values, isnull,
+	check_plain_values(rel, t, natts_w, pvalues, pnulls, values, isnull,
 					   hdr.doc_id);
 
 	MemoryContextSwitchTo(dst->tts_mcxt);
@@ -704,29 +707,37 @@ ledger_copy_xact_fields(HeapTupleHeader dst, HeapTupleHeader src)
 }
 
 /*
- * The physical tuple of the same revision for a larger plaintext set: the
- * opened row's values fill the new attribute area, and the payload bytes
- * are kept as they are.  Used when re-sealing a table (rewrite.c).
+ * The physical tuple a rewrite writes for phys (rewrite.c).  It is full
+ * width, since a rewrite clears the catalog's values for columns added
+ * later: the row's values for those are kept physically.  With a plaintext
+ * set, the opened row's values fill the set's columns (re-sealing).  The
+ * payload bytes are kept as they are either way.
  */
 HeapTuple
-ledger_replain(Relation rel, HeapTuple phys, const Bitmapset *plainset,
-			   TupleTableSlot *scratch)
+ledger_rewrite_tuple(Relation rel, HeapTuple phys, const Bitmapset *plainset,
+					 TupleTableSlot *scratch)
 {
-	LedgerTable *t;
+	TupleDesc	desc = RelationGetDescr(rel);
 	Datum	   *pvalues;
 	bool	   *pnulls;
 	const uint8 *payload;
 	int			paylen;
 	HeapTuple	tup;
 
-	ledger_open(rel, phys, scratch);
-	slot_getallattrs(scratch);
-	t = ledger_table(rel);
-	pvalues = palloc(sizeof(Datum) * Max(t->natts, 1));
-	pnulls = palloc(sizeof(bool) * Max(t->natts, 1));
-	plain_values(t, plainset, scratch->tts_values, scratch->tts_isnull,
-				 pvalues, pnulls);
+	if (plainset == NULL && HeapTupleHeaderGetNatts(phys->t_data) == desc->natts)
+		return heap_copytuple(phys);
 	payload = find_payload(rel, phys, &paylen);
+	pvalues = palloc(sizeof(Datum) * Max(desc->natts, 1));
+	pnulls = palloc(sizeof(bool) * Max(desc->natts, 1));
+	if (plainset == NULL)
+		heap_deform_tuple(phys, desc, pvalues, pnulls);
+	else
+	{
+		ledger_open(rel, phys, scratch);
+		slot_getallattrs(scratch);
+		plain_values(ledger_table(rel), plainset, get_be16(payload + HDR_NATTS),
+					 scratch->tts_values, scratch->tts_isnull, pvalues, pnulls);
+	}
 	tup = form_physical(rel, pvalues, pnulls, payload, paylen);
 	pfree(pvalues);
 	pfree(pnulls);

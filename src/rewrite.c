@@ -65,10 +65,7 @@ copy_tuple(CopyState *cs, HeapTuple tup)
 	MemoryContext old = MemoryContextSwitchTo(cs->tuple_cxt);
 	HeapTuple	copy;
 
-	if (reseal_plainset != NULL)
-		copy = ledger_replain(cs->old, tup, reseal_plainset, cs->scratch);
-	else
-		copy = heap_copytuple(tup);
+	copy = ledger_rewrite_tuple(cs->old, tup, reseal_plainset, cs->scratch);
 	rewrite_heap_tuple(cs->rw, tup, copy);
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(cs->tuple_cxt);
