@@ -19,6 +19,7 @@
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/relation.h"
+#include "access/xact.h"
 #include "access/table.h"
 #include "catalog/indexing.h"
 #include "catalog/pg_attribute.h"
@@ -132,6 +133,20 @@ plainset_to_datum(const Bitmapset *set)
 										   TYPALIGN_SHORT));
 }
 
+static bool
+type_has_binary_io(Oid typoid)
+{
+	HeapTuple	tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(typoid));
+	bool		binary;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for type %u", typoid);
+	binary = OidIsValid(((Form_pg_type) GETSTRUCT(tup))->typsend) &&
+		OidIsValid(((Form_pg_type) GETSTRUCT(tup))->typreceive);
+	ReleaseSysCache(tup);
+	return binary;
+}
+
 static void
 load_columns(LedgerTable *t, TupleDesc desc)
 {
@@ -154,8 +169,18 @@ load_columns(LedgerTable *t, TupleDesc desc)
 		/* A domain travels as its base type, as in COPY BINARY. */
 		col->typmod = att->atttypmod;
 		col->typoid = getBaseTypeAndTypmod(att->atttypid, &col->typmod);
-		getTypeBinaryOutputInfo(col->typoid, &sendfn, &isvarlena);
-		getTypeBinaryInputInfo(col->typoid, &recvfn, &col->typioparam);
+		/* Types without binary I/O travel as text, as COPY would send them */
+		col->text_io = !type_has_binary_io(col->typoid);
+		if (col->text_io)
+		{
+			getTypeOutputInfo(col->typoid, &sendfn, &isvarlena);
+			getTypeInputInfo(col->typoid, &recvfn, &col->typioparam);
+		}
+		else
+		{
+			getTypeBinaryOutputInfo(col->typoid, &sendfn, &isvarlena);
+			getTypeBinaryInputInfo(col->typoid, &recvfn, &col->typioparam);
+		}
 		fmgr_info_cxt(sendfn, &col->send, CacheMemoryContext);
 		fmgr_info_cxt(recvfn, &col->recv, CacheMemoryContext);
 	}
@@ -343,6 +368,59 @@ ledger_extend_plainset(Relation rel, Bitmapset *attnums)
 	update_table_row(RelationGetRelid(rel), grow_plainset, attnums);
 	while ((x = bms_next_member(attnums, x)) >= 0)
 		set_column_statistics(RelationGetRelid(rel), x, false);
+}
+
+/*
+ * A parallel index build's leader may not write catalogs; its plaintext
+ * set grows when the utility statement ends (guard.c), before any later
+ * statement can write rows.
+ */
+typedef struct PendingPlainset
+{
+	Oid			relid;
+	Bitmapset  *attnums;
+} PendingPlainset;
+
+static List *pending_plainsets = NIL;
+
+void
+ledger_extend_plainset_soon(Relation rel, Bitmapset *attnums)
+{
+	MemoryContext old;
+	PendingPlainset *p;
+
+	if (!IsInParallelMode())
+	{
+		ledger_extend_plainset(rel, attnums);
+		return;
+	}
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	p = palloc(sizeof(PendingPlainset));
+	p->relid = RelationGetRelid(rel);
+	p->attnums = bms_copy(attnums);
+	pending_plainsets = lappend(pending_plainsets, p);
+	MemoryContextSwitchTo(old);
+}
+
+void
+ledger_apply_pending_plainsets(void)
+{
+	while (pending_plainsets != NIL)
+	{
+		PendingPlainset *p = linitial(pending_plainsets);
+		Relation	rel = table_open(p->relid, NoLock);
+
+		pending_plainsets = list_delete_first(pending_plainsets);
+		ledger_extend_plainset(rel, p->attnums);
+		table_close(rel, NoLock);
+	}
+}
+
+/* At transaction end; the memory goes with TopTransactionContext. */
+void
+ledger_forget_pending_plainsets(void)
+{
+	pending_plainsets = NIL;
 }
 
 static Datum

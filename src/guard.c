@@ -285,16 +285,58 @@ index_elem_columns(List *elems, List *names)
 	return names;
 }
 
-/* Columns a new index of CREATE INDEX refers to, by name. */
+/* Names of the columns a cooked expression refers to ("*": whole row). */
+static List *
+cooked_columns(Node *expr, Oid relid, List *names)
+{
+	Bitmapset  *attnos = NULL;
+	int			x = -1;
+
+	pull_varattnos(expr, 1, &attnos);
+	while ((x = bms_next_member(attnos, x)) >= 0)
+	{
+		AttrNumber	attnum = x + FirstLowInvalidHeapAttributeNumber;
+
+		if (attnum == 0)
+			names = lappend(names, "*");
+		else if (attnum > 0)
+			names = lappend(names, get_attname(relid, attnum, false));
+	}
+	return names;
+}
+
+/*
+ * Columns a new index of CREATE INDEX refers to, by name.  Statements that
+ * commands generate (LIKE ... INCLUDING INDEXES) arrive transformed, with
+ * cooked expressions.
+ */
 static List *
 index_stmt_columns(IndexStmt *stmt)
 {
 	List	   *names = NIL;
+	ListCell   *lc;
+	Oid			relid;
 
-	names = index_elem_columns(stmt->indexParams, names);
-	names = index_elem_columns(stmt->indexIncludingParams, names);
-	collect_columns(stmt->whereClause, &names);
-	return names;
+	if (!stmt->transformed)
+	{
+		names = index_elem_columns(stmt->indexParams, names);
+		names = index_elem_columns(stmt->indexIncludingParams, names);
+		collect_columns(stmt->whereClause, &names);
+		return names;
+	}
+	relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+	if (!OidIsValid(relid))
+		return NIL;
+	foreach(lc, list_concat_copy(stmt->indexParams, stmt->indexIncludingParams))
+	{
+		IndexElem  *elem = lfirst(lc);
+
+		if (elem->name)
+			names = lappend(names, elem->name);
+		else
+			names = cooked_columns(elem->expr, relid, names);
+	}
+	return cooked_columns(stmt->whereClause, relid, names);
 }
 
 /* Columns an index-backed constraint refers to, or NIL for other ones. */
@@ -586,6 +628,7 @@ ledger_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 
 	if (installed && IsTransactionState())
 	{
+		ledger_apply_pending_plainsets();
 		switch (nodeTag(parsetree))
 		{
 			case T_CreateStmt:
@@ -621,6 +664,7 @@ ledger_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_PREPARE:
 			ledger_journal_xact_end();
 			ledger_tableam_xact_end();
+			ledger_forget_pending_plainsets();
 			break;
 		default:
 			break;

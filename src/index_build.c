@@ -146,7 +146,7 @@ build_state_end(BuildState *bs)
 	/* Every indexed row agreed, so from now on writes keep these columns. */
 	if (bs->sealed &&
 		!bms_is_subset(bs->attnums, ledger_table(bs->table)->plainset))
-		ledger_extend_plainset(bs->table, bs->attnums);
+		ledger_extend_plainset_soon(bs->table, bs->attnums);
 }
 
 /*
@@ -273,13 +273,12 @@ ledger_index_build_range_scan(Relation table_rel, Relation index_rel,
 	BuildState	bs;
 	Snapshot	snapshot;
 	bool		own_snapshot = false;
-	bool		own_scan = (scan == NULL);
 	TransactionId oldest_xmin = InvalidTransactionId;
 	double		reltuples = 0;
 	Datum		values[INDEX_MAX_KEYS];
 	bool		isnull[INDEX_MAX_KEYS];
 
-	if (own_scan)
+	if (scan == NULL)
 	{
 		own_snapshot = index_info->ii_Concurrent;
 		snapshot = own_snapshot ?
@@ -317,8 +316,8 @@ ledger_index_build_range_scan(Relation table_rel, Relation index_rel,
 	}
 
 	build_state_end(&bs);
-	if (own_scan)
-		table_endscan(scan);
+	/* As heap does: the caller's scan (a parallel build's) ends here too. */
+	table_endscan(scan);
 	if (own_snapshot)
 		UnregisterSnapshot(snapshot);
 	return reltuples;

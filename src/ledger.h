@@ -102,8 +102,9 @@ typedef struct LedgerColumn
 	int16		typlen;
 	bool		typbyval;
 	bool		dropped;
-	FmgrInfo	send;
-	FmgrInfo	recv;
+	bool		text_io;		/* no binary I/O: output/input functions */
+	FmgrInfo	send;			/* send, or output if text_io */
+	FmgrInfo	recv;			/* receive, or input if text_io */
 } LedgerColumn;
 
 typedef struct LedgerTable
@@ -124,6 +125,9 @@ extern void ledger_forget_table(Oid relid);
 extern void ledger_column_added(Oid relid, AttrNumber attnum);
 extern void ledger_extend_plainset(Relation rel, Bitmapset *attnums);
 extern void ledger_set_protection(Oid relid, bool on);
+extern void ledger_extend_plainset_soon(Relation rel, Bitmapset *attnums);
+extern void ledger_apply_pending_plainsets(void);
+extern void ledger_forget_pending_plainsets(void);
 extern void ledger_catalog_init(void);
 extern Bitmapset *ledger_index_attnums(Relation rel);
 extern Bitmapset *ledger_plainset_of(Oid relid);

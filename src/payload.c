@@ -21,7 +21,8 @@
  *
  * The plaintext is salt (16) || canonical row, the row as one tuple of
  * COPY BINARY: int16 field count, then per column int32 length (-1 for
- * NULL) and the type's send representation.  Dropped columns are skipped;
+ * NULL) and the type's send representation (its text output, for the rare
+ * type without binary I/O).  Dropped columns are skipped;
  * the bitmap says which attribute numbers the fields belong to.
  *
  * The GCM AAD binds the table id and the payload header (flags excepted),
@@ -189,6 +190,14 @@ encode_row(LedgerTable *t, Datum *values, bool *isnull, StringInfo buf,
 				pq_sendint32(buf, -1);
 				continue;
 			}
+			if (col->text_io)
+			{
+				char	   *s = OutputFunctionCall(&col->send, values[i]);
+
+				pq_sendint32(buf, strlen(s));
+				appendBinaryStringInfo(buf, s, strlen(s));
+				continue;
+			}
 			b = SendFunctionCall(&col->send, values[i]);
 			pq_sendint32(buf, VARSIZE(b) - VARHDRSZ);
 			appendBinaryStringInfo(buf, VARDATA(b), VARSIZE(b) - VARHDRSZ);
@@ -248,6 +257,13 @@ decode_row(Relation rel, LedgerTable *t, const uint8 *hdr, const char *data,
 			resetStringInfo(&field);
 			appendBinaryStringInfo(&field, buf.data + buf.cursor, flen);
 			buf.cursor += flen;
+			if (t->columns[i].text_io)
+			{
+				values[i] = InputFunctionCall(&t->columns[i].recv, field.data,
+											  t->columns[i].typioparam,
+											  t->columns[i].typmod);
+				continue;
+			}
 			values[i] = ReceiveFunctionCall(&t->columns[i].recv, &field,
 											t->columns[i].typioparam,
 											t->columns[i].typmod);
