@@ -133,16 +133,37 @@ plainset_to_datum(const Bitmapset *set)
 										   TYPALIGN_SHORT));
 }
 
+/*
+ * Whether values of a type have binary send/receive all the way down: an
+ * array's, range's or composite's binary form calls its members'.
+ */
 static bool
 type_has_binary_io(Oid typoid)
 {
 	HeapTuple	tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(typoid));
+	Form_pg_type typ;
 	bool		binary;
 
 	if (!HeapTupleIsValid(tup))
 		elog(ERROR, "cache lookup failed for type %u", typoid);
-	binary = OidIsValid(((Form_pg_type) GETSTRUCT(tup))->typsend) &&
-		OidIsValid(((Form_pg_type) GETSTRUCT(tup))->typreceive);
+	typ = (Form_pg_type) GETSTRUCT(tup);
+	binary = OidIsValid(typ->typsend) && OidIsValid(typ->typreceive);
+	if (binary && typ->typtype == TYPTYPE_DOMAIN)
+		binary = type_has_binary_io(typ->typbasetype);
+	else if (binary && OidIsValid(typ->typelem) && IsTrueArrayType(typ))
+		binary = type_has_binary_io(typ->typelem);
+	else if (binary && typ->typtype == TYPTYPE_RANGE)
+		binary = type_has_binary_io(get_range_subtype(typoid));
+	else if (binary && typ->typtype == TYPTYPE_COMPOSITE && OidIsValid(typ->typrelid))
+	{
+		Relation	rel = relation_open(typ->typrelid, AccessShareLock);
+		TupleDesc	desc = RelationGetDescr(rel);
+
+		for (int i = 0; binary && i < desc->natts; i++)
+			if (!TupleDescAttr(desc, i)->attisdropped)
+				binary = type_has_binary_io(TupleDescAttr(desc, i)->atttypid);
+		relation_close(rel, AccessShareLock);
+	}
 	ReleaseSysCache(tup);
 	return binary;
 }

@@ -493,6 +493,24 @@ refuse_sealed_type_change(Oid typid, bool nested_only, const char *what)
 	SPI_finish();
 }
 
+/* ALTER TYPE on a composite, or ALTER TABLE changing its row type's shape */
+static bool
+changes_row_type(AlterTableStmt *stmt)
+{
+	ListCell   *lc;
+
+	if (stmt->objtype == OBJECT_TYPE)
+		return true;
+	foreach(lc, stmt->cmds)
+	{
+		AlterTableType t = ((AlterTableCmd *) lfirst(lc))->subtype;
+
+		if (t == AT_AddColumn || t == AT_DropColumn || t == AT_AlterColumnType)
+			return true;
+	}
+	return false;
+}
+
 static void
 refuse_type_changes(Node *parsetree)
 {
@@ -502,8 +520,7 @@ refuse_type_changes(Node *parsetree)
 	else if (IsA(parsetree, AlterDomainStmt) && ((AlterDomainStmt *) parsetree)->subtype == 'C')
 		refuse_sealed_type_change(typenameTypeId(NULL, makeTypeNameFromNameList(((AlterDomainStmt *) parsetree)->typeName)),
 								  true, "add a constraint to");
-	else if (IsA(parsetree, AlterTableStmt) &&
-			 ((AlterTableStmt *) parsetree)->objtype == OBJECT_TYPE)
+	else if (IsA(parsetree, AlterTableStmt) && changes_row_type((AlterTableStmt *) parsetree))
 	{
 		Oid			relid = RangeVarGetRelid(((AlterTableStmt *) parsetree)->relation, NoLock, true);
 

@@ -28,6 +28,7 @@
 #include "executor/executor.h"
 #include "storage/bufmgr.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 
 PG_FUNCTION_INFO_V1(ledger_tableam_handler);
 
@@ -650,9 +651,29 @@ ledger_relation_toast_am(Relation rel)
  * ------------------------------------------------------------------------
  */
 
+/*
+ * A parallel bitmap scan's worker swaps in the leader's snapshot with
+ * table_scan_update_snapshot(), which registers it and writes our fields
+ * only; heap's scan must see it, and release it at its end.
+ */
+static void
+sync_snapshot(LedgerScanDesc scan)
+{
+	TableScanDesc inner = scan->heap;
+
+	if (inner->rs_snapshot == scan->rs_base.rs_snapshot)
+		return;
+	if (inner->rs_flags & SO_TEMP_SNAPSHOT)
+		UnregisterSnapshot(inner->rs_snapshot);
+	inner->rs_snapshot = scan->rs_base.rs_snapshot;
+	inner->rs_flags = (inner->rs_flags & ~SO_TEMP_SNAPSHOT) |
+		(scan->rs_base.rs_flags & SO_TEMP_SNAPSHOT);
+}
+
 static bool
 ledger_scan_bitmap_next_block(TableScanDesc sscan, struct TBMIterateResult *tbmres)
 {
+	sync_snapshot((LedgerScanDesc) sscan);
 	return heapam->scan_bitmap_next_block(((LedgerScanDesc) sscan)->heap, tbmres);
 }
 
