@@ -1,0 +1,474 @@
+#!/usr/bin/env bash
+# scripts/bench.sh -- `make bench`: a ledger table against an identical heap
+# table, in one temporary cluster, in one run.
+#
+# It builds and installs nothing: it checks that ledger is installed, starts
+# a private PostgreSQL 15 cluster in a temporary directory (Unix socket only,
+# ledger preloaded, keyring outside the data directory), runs the tests, and
+# stops and removes the cluster on exit.
+#
+# Tests, each on a heap table and on a ledger table of the same shape
+# (pgbench_accounts: aid bigint primary key, bid int, abalance int,
+# filler char(84)), with pgbench -n -M prepared -T at each client count in
+# BENCH_CLIENTS, heap and ledger runs alternating (see BENCH_ROUNDS):
+#   insert   1. single-row INSERT into an empty table (aid from an identity)
+#   select   2. primary-key SELECT of random rows (BENCH_ROWS rows loaded)
+#   update   3. UPDATE of a non-indexed column (abalance) by primary key
+#   scan     4. sequential scan with a filter on a sealed column
+#               (SELECT count(*) ... WHERE filler LIKE 'x%'), repeated
+#               for BENCH_SECONDS per AM
+#   copy     5. COPY of BENCH_COPY_ROWS rows from a file into an empty
+#               table, timed, one client
+# A CHECKPOINT precedes every measurement.  For each test it prints heap's
+# figure, ledger's, the ledger/heap ratio (TPS for 1-4, time for COPY), the
+# on-disk footprint (table + indexes + TOAST, plus for ledger the growth of
+# ledger.journal during that test) and the WAL written, with PASS/MISS
+# against the targets.  Timings never fail the script: it exits non-zero
+# only when something fails to run.
+#
+# Environment:
+#   BENCH_SECONDS    pgbench seconds per figure (default 15), split into
+#   BENCH_ROUNDS     alternating slices (default 3): heap then ledger, ledger
+#                    then heap, ... each pgbench -T BENCH_SECONDS/BENCH_ROUNDS
+#   BENCH_ROWS       rows loaded for select/scan/update (default 200000)
+#   BENCH_COPY_ROWS  rows for the COPY test (default 1000000)
+#   BENCH_CLIENTS    client counts (default "1 8")
+#   BENCH_TESTS      subset of "insert select update scan copy" (default all)
+#   BENCH_DOC        file whose <!-- bench:begin/end --> section receives the
+#                    results (default docs/benchmarks.md; empty: write none)
+#   BENCH_TMPDIR     where the temporary cluster goes (default $TMPDIR or /tmp)
+#   BENCH_KEEP=1     keep the (stopped) cluster and logs for inspection
+#   PG_CONFIG        PostgreSQL 15's pg_config (default)
+set -euo pipefail
+
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=scripts/bench/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/bench/lib.sh"
+LEDGER_LOG_TAG=bench
+
+: "${BENCH_TESTS:=insert select update scan copy}"
+BENCH_DOC=${BENCH_DOC-$LEDGER_ROOT/docs/benchmarks.md}
+
+# Targets from the issue: TPS ratios at least, COPY time and size ratios at most.
+declare -A TARGET=([insert]=0.8 [select]=0.9 [update]=0.8 [scan]="" [copy]=2.0 [size]=2.5)
+
+declare -A R          # results, keyed "test:clients:am:field"
+ROWS_OUT=()           # result table rows, in print order
+
+usage() {
+	sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "${BASH_SOURCE[0]}"
+}
+
+want() { [[ " $BENCH_TESTS " == *" $1 "* ]]; }
+
+# ------------------------------------------------------------- arithmetic
+
+calc() { awk "BEGIN { printf \"%s\", $1 }"; }
+fmt() { awk -v v="$2" "BEGIN { printf \"$1\", v }"; }
+
+ratio() { # A B -> A/B with 2 decimals, or n/a
+	awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "n/a"; else printf "%.2f", a / b }'
+}
+
+verdict() { # RATIO TARGET min|max
+	[[ -z $2 ]] && { echo "-"; return; }
+	[[ $1 == n/a ]] && { echo "n/a"; return; }
+	awk -v r="$1" -v t="$2" -v k="$3" 'BEGIN {
+		ok = (k == "min") ? (r >= t) : (r <= t); print ok ? "PASS" : "MISS" }'
+}
+
+mb() { awk -v b="$1" 'BEGIN { printf "%.1f MB", b / 1048576 }'; }
+
+# ------------------------------------------------------------- measuring
+
+load_now() { cut -d' ' -f1 /proc/loadavg; }
+
+# One pgbench slice; adds to R[key:tx|time|wal] and R[key:loads].
+run_slice() { # KEY SCRIPT CLIENTS SECONDS
+	local key=$1 script=$2 c=$3 secs=$4 j lsn0 lsn1 log tps tx n
+	j=$((c < $(nproc) ? c : $(nproc)))
+	n=$((${R[$key:slices]:-0} + 1))
+	R[$key:slices]=$n
+	mkdir -p "$BWORK/logs"
+	log="$BWORK/logs/${key//:/_}.$n.pgbench.log"
+	bq "CHECKPOINT" >/dev/null
+	R[$key:loads]="${R[$key:loads]:-} $(load_now)"
+	lsn0=$(bench_wal_lsn)
+	if ! "$BPGBIN/pgbench" -n -M prepared -T "$secs" -c "$c" -j "$j" \
+		-D rows="$BENCH_ROWS" -f "$script" \
+		-h "$BWORK" -p "$BPORT" -U postgres "$BDB" >"$log" 2>&1; then
+		tail -n 30 "$log" >&2
+		tail -n 30 "$BWORK/postgres.log" >&2
+		die "pgbench failed for $key"
+	fi
+	lsn1=$(bench_wal_lsn)
+	tps=$(awk '/^tps = / { print $3; exit }' "$log")
+	tx=$(awk -F': *' '/^number of transactions actually processed/ { split($2, a, "/"); print a[1]; exit }' "$log")
+	[[ -n $tps && -n $tx ]] || {
+		cat "$log" >&2
+		die "could not read pgbench's result for $key"
+	}
+	if grep -q '^number of failed transactions: [1-9]' "$log"; then
+		log "warning: $key: $(grep '^number of failed transactions' "$log")"
+	fi
+	# pgbench's tps excludes connection set-up; keep its measured time.
+	R[$key:tx]=$((${R[$key:tx]:-0} + tx))
+	R[$key:time]=$(calc "${R[$key:time]:-0} + ($tps > 0 ? $tx / $tps : 0)")
+	R[$key:wal]=$((${R[$key:wal]:-0} + $(bench_wal_diff "$lsn0" "$lsn1")))
+	log "$(printf '%-18s slice %d: %10.1f tps %8d tx  (load %s)' "$key" "$n" "$tps" "$tx" "$(load_now)")"
+}
+
+# A figure for each AM: BENCH_ROUNDS alternating slices (heap, ledger;
+# ledger, heap; ...) that add up to BENCH_SECONDS per AM, so that a change
+# of background load hits both alike.  Sets R[test:c:am:tps|tx|wal|load].
+measure() { # TEST CLIENTS HEAP_TABLE LEDGER_TABLE
+	local t=$1 c=$2 r am order secs key
+	local -A tbl=([heap]=$3 [ledger]=$4)
+	secs=$((BENCH_SECONDS / BENCH_ROUNDS))
+	((secs >= 1)) || secs=1
+	for ((r = 1; r <= BENCH_ROUNDS; r++)); do
+		order="heap ledger"
+		((r % 2)) || order="ledger heap"
+		for am in $order; do
+			run_slice "$t:$c:$am" "$(bench_script "$t" "${tbl[$am]}")" "$c" "$secs"
+		done
+	done
+	for am in heap ledger; do
+		key="$t:$c:$am"
+		R[$key:tps]=$(calc "${R[$key:tx]} / ${R[$key:time]}")
+		R[$key:load]=$(awk -v l="${R[$key:loads]}" 'BEGIN { n = split(l, a, " "); s = 0; for (i = 1; i <= n; i++) s += a[i]; printf "%.1f", s / n }')
+		log "$(printf '%-18s %10.1f tps %8d tx %6d WAL B/tx' "$key" "${R[$key:tps]}" \
+			"${R[$key:tx]}" "$((${R[$key:wal]} / (${R[$key:tx]} > 0 ? ${R[$key:tx]} : 1)))")"
+	done
+}
+
+# Journal growth around a command: sets JDELTA.
+JDELTA=0
+with_journal_delta() {
+	local j0
+	j0=$(bench_journal_size)
+	"$@"
+	JDELTA=$(($(bench_journal_size) - j0))
+}
+
+# ------------------------------------------------------------- the tests
+
+load_accounts() {
+	local am file="$BWORK/accounts.copy"
+	log "loading $BENCH_ROWS rows into acc_heap and acc_ledger (COPY)"
+	bench_make_copy_file "$BENCH_ROWS" "$file"
+	for am in heap ledger; do
+		bench_create_table "acc_$am" "$am"
+		with_journal_delta bq "COPY acc_$am FROM '$file'" >/dev/null
+		bq "VACUUM (ANALYZE) acc_$am" >/dev/null
+		R[load:$am:table]=$(bench_relsize "acc_$am")
+		R[load:$am:journal]=$JDELTA
+	done
+	R[journal:acc]=${R[load:ledger:journal]}
+	rm -f "$file"
+}
+
+# The journal grows only while ledger tables are written, and the tests
+# write one ledger table at a time: its growth is that table's.
+test_insert() {
+	local c am j0
+	for c in $BENCH_CLIENTS; do
+		for am in heap ledger; do
+			bench_create_table "ins_${am}_c$c" "$am" identity
+		done
+		j0=$(bench_journal_size)
+		measure insert "$c" "ins_heap_c$c" "ins_ledger_c$c"
+		R[insert:$c:heap:journal]=0
+		R[insert:$c:ledger:journal]=$(($(bench_journal_size) - j0))
+		for am in heap ledger; do
+			R[insert:$c:$am:table]=$(bench_relsize "ins_${am}_c$c")
+			R[insert:$c:$am:rows]=$(bq "SELECT count(*) FROM ins_${am}_c$c")
+		done
+	done
+}
+
+test_simple() { # select|scan
+	local c
+	for c in $BENCH_CLIENTS; do
+		measure "$1" "$c" acc_heap acc_ledger
+	done
+}
+
+test_update() {
+	local c am j0
+	for c in $BENCH_CLIENTS; do
+		j0=$(bench_journal_size)
+		for am in heap ledger; do R[update:$c:$am:table0]=$(bench_relsize "acc_$am"); done
+		measure update "$c" acc_heap acc_ledger
+		R[update:$c:ledger:jgrowth]=$(($(bench_journal_size) - j0))
+		R[journal:acc]=$((${R[journal:acc]} + ${R[update:$c:ledger:jgrowth]}))
+		R[update:$c:heap:journal]=0
+		R[update:$c:ledger:journal]=${R[journal:acc]}
+		for am in heap ledger; do R[update:$c:$am:table]=$(bench_relsize "acc_$am"); done
+	done
+}
+
+test_copy() {
+	local am file="$BWORK/copy.copy" out ms lsn0 lsn1 j0 jh0 ji0
+	log "writing $BENCH_COPY_ROWS rows to a COPY file"
+	bench_make_copy_file "$BENCH_COPY_ROWS" "$file"
+	for am in heap ledger; do
+		bench_create_table "copy_$am" "$am"
+		bq "CHECKPOINT" >/dev/null
+		R[copy:1:$am:load]=$(load_now)
+		R[copy:1:$am:loads]=${R[copy:1:$am:load]}
+		j0=$(bench_journal_size)
+		jh0=$(bq "SELECT pg_relation_size('ledger.journal')")
+		ji0=$(bq "SELECT pg_indexes_size('ledger.journal')")
+		lsn0=$(bench_wal_lsn)
+		out=$(bpsql -c '\timing on' -c "COPY copy_$am FROM '$file'") ||
+			die "COPY into copy_$am failed"
+		lsn1=$(bench_wal_lsn)
+		ms=$(sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' <<<"$out" | tail -n 1)
+		[[ -n $ms ]] || die "could not read the COPY time: $out"
+		R[copy:1:$am:secs]=$(calc "$ms / 1000")
+		R[copy:1:$am:tx]=$BENCH_COPY_ROWS
+		R[copy:1:$am:wal]=$(bench_wal_diff "$lsn0" "$lsn1")
+		R[copy:1:$am:journal]=$(($(bench_journal_size) - j0))
+		R[copy:1:$am:table]=$(bench_relsize "copy_$am")
+		log "$(printf '%-16s %10.2f s  (load %s)' "copy:1:$am" "${R[copy:1:$am:secs]}" "${R[copy:1:$am:load]}")"
+		# Where the bytes go, per row.
+		R[bytes:$am:table]=$(bq "SELECT pg_relation_size('copy_$am')")
+		R[bytes:$am:index]=$(bq "SELECT pg_indexes_size('copy_$am')")
+		R[bytes:$am:jheap]=$(($(bq "SELECT pg_relation_size('ledger.journal')") - jh0))
+		R[bytes:$am:jindex]=$(($(bq "SELECT pg_indexes_size('ledger.journal')") - ji0))
+	done
+	# Average sizes of the stored values (pg_column_size of a whole row is
+	# its tuple's header and data, without the 4-byte line pointer).
+	R[bytes:heap:tuple]=$(bq "SELECT round(avg(pg_column_size(t.*)), 1) FROM copy_heap t")
+	R[bytes:journal:tuple]=$(bq "SELECT round(avg(pg_column_size(j.*)), 1) FROM ledger.journal j
+		WHERE table_id = (SELECT table_id FROM ledger.tables WHERE relid = 'copy_ledger'::regclass)")
+	R[bytes:journal:payload]=$(bq "SELECT round(avg(pg_column_size(payload)), 1) FROM ledger.journal j
+		WHERE table_id = (SELECT table_id FROM ledger.tables WHERE relid = 'copy_ledger'::regclass)")
+	rm -f "$file"
+}
+
+bytes_table() {
+	local n=$BENCH_COPY_ROWS
+	per() { awk -v b="$1" -v n="$n" 'BEGIN { printf "%.0f", b / n }'; }
+	echo "| per row, COPY test | heap | ledger |"
+	echo "|---|---:|---:|"
+	echo "| table (heap pages) | $(per "${R[bytes:heap:table]}") B | $(per "${R[bytes:ledger:table]}") B |"
+	echo "| primary key index | $(per "${R[bytes:heap:index]}") B | $(per "${R[bytes:ledger:index]}") B |"
+	echo "| ledger.journal (heap pages) | - | $(per "${R[bytes:ledger:jheap]}") B |"
+	echo "| ledger.journal index | - | $(per "${R[bytes:ledger:jindex]}") B |"
+	echo "| **total** | **$(per $((${R[bytes:heap:table]} + ${R[bytes:heap:index]}))) B** | **$(per $((${R[bytes:ledger:table]} + ${R[bytes:ledger:index]} + ${R[bytes:ledger:jheap]} + ${R[bytes:ledger:jindex]}))) B** |"
+	echo
+	echo "Average tuple (header + data, as \`pg_column_size(row)\` gives it): heap row ${R[bytes:heap:tuple]} B; journal row ${R[bytes:journal:tuple]} B, of which sealed payload ${R[bytes:journal:payload]} B."
+}
+
+# ------------------------------------------------------------- reporting
+
+# One markdown row: test | clients | heap | ledger | ratio | target | result
+#   | size heap | size ledger (journal) | size ratio | result | WAL/tx heap | ledger
+add_row() { # TEST CLIENTS
+	local t=$1 c=$2 k="$1:$2" label h l r target kind v
+	local sh sl sj sr sv hs ls wh wl per
+	case $t in
+	insert) label="1. INSERT" ;;
+	select) label="2. PK SELECT" ;;
+	update) label="3. UPDATE" ;;
+	scan) label="4. seq scan, sealed filter" ;;
+	copy) label="5. COPY $BENCH_COPY_ROWS rows" ;;
+	esac
+	local goal=${TARGET[$t]}
+	if [[ $t == copy ]]; then
+		h=${R[$k:heap:secs]} l=${R[$k:ledger:secs]}
+		r=$(ratio "$l" "$h") kind=max target="≤ ${goal}x time"
+		hs="$(fmt '%.2f' "$h") s" ls="$(fmt '%.2f' "$l") s"
+	else
+		h=${R[$k:heap:tps]} l=${R[$k:ledger:tps]}
+		r=$(ratio "$l" "$h") kind=min target="≥ ${goal}x TPS"
+		hs="$(fmt '%.0f' "$h") tps" ls="$(fmt '%.0f' "$l") tps"
+	fi
+	v=$(verdict "$r" "$goal" "$kind")
+	[[ -z $goal ]] && target="none"
+
+	# Footprint.  insert: per row inserted (the two tables get different
+	# row counts); update: the table after this run, journal since its
+	# creation, plus the growth per update; select/scan: the loaded table;
+	# copy: the copied table.
+	local note=""
+	case $t in
+	insert)
+		local rh=${R[$k:heap:rows]} rl=${R[$k:ledger:rows]}
+		sh=$(calc "${R[$k:heap:table]} / ($rh > 0 ? $rh : 1)")
+		sl=$(calc "(${R[$k:ledger:table]} + ${R[$k:ledger:journal]}) / ($rl > 0 ? $rl : 1)")
+		sj=$(calc "${R[$k:ledger:journal]} / ($rl > 0 ? $rl : 1)")
+		per=" B/row"
+		;;
+	update)
+		sh=${R[$k:heap:table]}
+		sl=$((${R[$k:ledger:table]} + ${R[$k:ledger:journal]}))
+		sj=${R[$k:ledger:journal]}
+		per=""
+		local gh gl
+		gh=$(calc "(${R[$k:heap:table]} - ${R[$k:heap:table0]}) / ${R[$k:heap:tx]}")
+		gl=$(calc "(${R[$k:ledger:table]} - ${R[$k:ledger:table0]} + ${R[$k:ledger:jgrowth]}) / ${R[$k:ledger:tx]}")
+		note="; growth per update: heap $(fmt '%.0f' "$gh") B, ledger $(fmt '%.0f' "$gl") B"
+		;;
+	select | scan)
+		sh=${R[load:heap:table]}
+		sl=$((${R[load:ledger:table]} + ${R[load:ledger:journal]}))
+		sj=${R[load:ledger:journal]}
+		per=""
+		;;
+	copy)
+		sh=${R[$k:heap:table]}
+		sl=$((${R[$k:ledger:table]} + ${R[$k:ledger:journal]}))
+		sj=${R[$k:ledger:journal]}
+		per=""
+		;;
+	esac
+	sr=$(ratio "$sl" "$sh")
+	sv=$(verdict "$sr" "${TARGET[size]}" max)
+	if [[ -n $per ]]; then
+		sh="$(fmt '%.0f' "$sh")$per" sj="$(fmt '%.0f' "$sj")"
+		sl="$(fmt '%.0f' "$sl")$per"
+	else
+		sh=$(mb "$sh") sj=$(mb "$sj") sl=$(mb "$sl")
+	fi
+	if [[ $t == select || $t == scan ]]; then
+		wh="-" wl="-"   # read-only: only background WAL
+	else
+		wh=$(fmt '%.0f' "$(calc "${R[$k:heap:wal]} / ${R[$k:heap:tx]}")")
+		wl=$(fmt '%.0f' "$(calc "${R[$k:ledger:wal]} / ${R[$k:ledger:tx]}")")
+	fi
+	ROWS_OUT+=("| $label | $c | $hs | $ls | **${r}x** | $target | $v | $sh | $sl (journal $sj$note) | ${sr}x | $sv | $wh | $wl | ${R[$k:heap:load]} / ${R[$k:ledger:load]} |")
+}
+
+results_table() {
+	echo "| test | clients | heap | ledger | ledger/heap | target | | heap size | ledger size (of which journal) | size ratio | ≤ ${TARGET[size]}x | WAL B/tx heap | WAL B/tx ledger | load avg heap / ledger |"
+	echo "|---|---:|---:|---:|---:|---|---|---:|---:|---:|---|---:|---:|---:|"
+	printf '%s\n' "${ROWS_OUT[@]}"
+}
+
+machine_line() {
+	local cpu mem
+	cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+	mem=$(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
+	echo "$(nproc) CPUs (${cpu:-unknown model}), $mem RAM, $(uname -sr)"
+}
+
+ledger_line() {
+	local so rev dirty="" sha same=""
+	so=$("$PG_CONFIG" --pkglibdir)/ledger.so
+	sha=$(sha256sum "$so" | cut -c1-12)
+	rev=$(git -C "$LEDGER_ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+	if [[ -n $(git -C "$LEDGER_ROOT" status --porcelain -- src sql 2>/dev/null) ]]; then
+		dirty=" with uncommitted changes in src/ or sql/"
+	fi
+	if [[ -f $LEDGER_ROOT/ledger.so ]]; then
+		if cmp -s "$so" "$LEDGER_ROOT/ledger.so"; then
+			same=", identical to the work tree's ledger.so"
+		else
+			same=", not the work tree's ledger.so (installed from another tree or build)"
+		fi
+	fi
+	echo "installed ledger.so of $(date -u -r "$so" '+%Y-%m-%d %H:%M UTC'), sha256 $sha$same; work tree at $rev$dirty"
+}
+
+report() {
+	local when=$1 load0=$2 load1=$3 pgver=$4
+	cat <<-EOF
+		Run of $when by \`make bench\` (scripts/bench.sh).
+
+		| | |
+		|---|---|
+		| machine | $(machine_line); shared with other engineers' test runs (1-minute load average $load0 at the start, $load1 at the end) |
+		| PostgreSQL | $pgver |
+		| ledger | $LEDGER_LINE |
+		| benchmark | BENCH_SECONDS=$BENCH_SECONDS, BENCH_ROUNDS=$BENCH_ROUNDS, BENCH_ROWS=$BENCH_ROWS, BENCH_COPY_ROWS=$BENCH_COPY_ROWS, BENCH_CLIENTS="$BENCH_CLIENTS": each TPS figure is $BENCH_ROUNDS slices of \`pgbench -n -M prepared -T $((BENCH_SECONDS / BENCH_ROUNDS > 0 ? BENCH_SECONDS / BENCH_ROUNDS : 1)) -c N -j min(N, $(nproc))\`, heap and ledger alternating (heap first in odd slices, ledger first in even ones); CHECKPOINT before every slice and before each COPY; COPY runs once per AM, heap first |
+		| server | temporary cluster, Unix socket only; shared_buffers=256MB, max_wal_size=4GB, synchronous_commit=on, fsync=on, max_parallel_workers_per_gather=0, ledger.default_deletion_protection=off; everything else initdb's default (autovacuum on) |
+
+		$(results_table)
+
+		Sizes are table + indexes + TOAST (\`pg_total_relation_size\`); ledger's
+		add the growth of \`ledger.journal\` caused by that table.  INSERT: bytes
+		per row inserted; PK SELECT and seq scan: the $BENCH_ROWS loaded rows;
+		UPDATE: the loaded table after that run (its journal since it was
+		created) and the growth per update; COPY: the $BENCH_COPY_ROWS copied
+		rows.  WAL B/tx: WAL bytes per transaction (per row for COPY).  Load
+		avg: mean 1-minute load average at the start of the slices, a
+		measure of how busy the shared machine was.
+	EOF
+	if want copy; then
+		printf '\nWhere the bytes go:\n\n'
+		bytes_table
+	fi
+}
+
+# Replace the marked section of the doc (or add one) with stdin.
+write_doc() { # FILE
+	local doc=$1 body tmp
+	body=$(cat)
+	mkdir -p "$(dirname "$doc")"
+	[[ -f $doc ]] || printf '# Benchmarks\n' >"$doc"
+	if ! grep -q '^<!-- bench:begin -->' "$doc" || ! grep -q '^<!-- bench:end -->' "$doc"; then
+		printf '\n<!-- bench:begin -->\n<!-- bench:end -->\n' >>"$doc"
+	fi
+	tmp=$(mktemp "$doc.XXXXXX")
+	BODY=$body awk '
+		/^<!-- bench:begin -->/ { print; print ENVIRON["BODY"]; skip = 1; next }
+		/^<!-- bench:end -->/ { skip = 0 }
+		!skip { print }
+	' "$doc" >"$tmp"
+	chmod 644 "$tmp"
+	mv "$tmp" "$doc"
+}
+
+main() {
+	case ${1:-} in
+	-h | --help) usage; exit 0 ;;
+	"") ;;
+	*) usage >&2; exit 2 ;;
+	esac
+	bench_check_installed
+	trap bench_stop_cluster EXIT
+	trap 'exit 130' INT TERM
+
+	local load0 load1 when pgver t c
+	load0=$(load_now)
+	when=$(date -u '+%Y-%m-%d %H:%M UTC')
+	LEDGER_LINE=$(ledger_line)   # before the server loads the library
+	bench_start_cluster
+	# The server loaded the library as it started; make sure it is the one
+	# described (other test runs reinstall ledger.so now and then).
+	if [[ $(ledger_line) != "$LEDGER_LINE" ]]; then
+		LEDGER_LINE="$LEDGER_LINE (replaced while the server started: which build ran is uncertain)"
+		log "warning: ledger.so was reinstalled while the server started"
+	fi
+	pgver=$(bq "SELECT version()")
+	log "$pgver"
+
+	if want select || want scan || want update; then load_accounts; fi
+	want select && test_simple select
+	want scan && test_simple scan
+	want update && test_update
+	want insert && test_insert
+	want copy && test_copy
+	load1=$(load_now)
+
+	for t in insert select update scan; do
+		want $t || continue
+		for c in $BENCH_CLIENTS; do add_row "$t" "$c"; done
+	done
+	want copy && add_row copy 1
+
+	section "ledger vs heap"
+	local out
+	out=$(report "$when" "$load0" "$load1" "$pgver")
+	printf '%s\n' "$out"
+	if [[ -n $BENCH_DOC ]]; then
+		write_doc "$BENCH_DOC" <<<"$out"
+		log "results written to $BENCH_DOC (between <!-- bench:begin --> and <!-- bench:end -->)"
+	fi
+}
+
+main "$@"
