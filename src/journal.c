@@ -176,10 +176,35 @@ ledger_journal_payload(int64 table_id, int64 doc_id, int32 version,
 	return found;
 }
 
+/*
+ * Document ids come from a sequence, which parallel mode forbids; the
+ * leader of a parallel CREATE TABLE AS inserts in parallel mode.  There an
+ * id is made of the top transaction id and a counter, in a range the
+ * sequence never reaches (bit 62 set): unique, though not ordered.
+ */
+#define PARALLEL_DOC_ID_BASE	(INT64CONST(1) << 62)
+#define PARALLEL_DOC_ID_BITS	24
+
+static uint32 parallel_doc_ids = 0;
+
 int64
 ledger_next_document_id(void)
 {
-	return nextval_internal(ledger_relation_oid("document_id_seq"), false);
+	FullTransactionId fxid;
+
+	if (!IsInParallelMode())
+		return nextval_internal(ledger_relation_oid("document_id_seq"), false);
+	fxid = GetTopFullTransactionIdIfAny();
+	if (!FullTransactionIdIsValid(fxid) ||
+		U64FromFullTransactionId(fxid) >= (UINT64CONST(1) << (62 - PARALLEL_DOC_ID_BITS)) ||
+		parallel_doc_ids >= (1U << PARALLEL_DOC_ID_BITS))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TRANSACTION_STATE),
+				 errmsg("cannot assign ledger document ids during this parallel operation"),
+				 errhint("Set max_parallel_workers_per_gather to 0 for this statement.")));
+	return PARALLEL_DOC_ID_BASE |
+		(int64) (U64FromFullTransactionId(fxid) << PARALLEL_DOC_ID_BITS) |
+		parallel_doc_ids++;
 }
 
 bool
@@ -192,6 +217,7 @@ void
 ledger_journal_xact_end(void)
 {
 	xact_wrote_journal = false;
+	parallel_doc_ids = 0;
 }
 
 /* ------------------------------------------------------------------------

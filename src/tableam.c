@@ -158,6 +158,25 @@ header_for_change(Relation rel, ItemPointer tid, LedgerHeader *hdr)
 			 RelationGetRelationName(rel));
 }
 
+/*
+ * A parallel bitmap scan's worker swaps in the leader's snapshot with
+ * table_scan_update_snapshot(), which registers it and writes our fields
+ * only; heap's scan must see it, and release it at its end.
+ */
+static void
+sync_snapshot(LedgerScanDesc scan)
+{
+	TableScanDesc inner = scan->heap;
+
+	if (inner->rs_snapshot == scan->rs_base.rs_snapshot)
+		return;
+	if (inner->rs_flags & SO_TEMP_SNAPSHOT)
+		UnregisterSnapshot(inner->rs_snapshot);
+	inner->rs_snapshot = scan->rs_base.rs_snapshot;
+	inner->rs_flags = (inner->rs_flags & ~SO_TEMP_SNAPSHOT) |
+		(scan->rs_base.rs_flags & SO_TEMP_SNAPSHOT);
+}
+
 /* Scan keys are tested on opened rows; heap would see sealed NULLs. */
 static bool
 keys_match(TableScanDesc scan, TupleTableSlot *slot)
@@ -223,6 +242,7 @@ ledger_scan_end(TableScanDesc sscan)
 	LedgerScanDesc scan = (LedgerScanDesc) sscan;
 
 	ExecDropSingleTupleTableSlot(scan->hslot);
+	sync_snapshot(scan);		/* even a worker that got no block */
 	heapam->scan_end(scan->heap);
 	if (sscan->rs_key)
 		pfree(sscan->rs_key);
@@ -650,25 +670,6 @@ ledger_relation_toast_am(Relation rel)
  * Executor related callbacks
  * ------------------------------------------------------------------------
  */
-
-/*
- * A parallel bitmap scan's worker swaps in the leader's snapshot with
- * table_scan_update_snapshot(), which registers it and writes our fields
- * only; heap's scan must see it, and release it at its end.
- */
-static void
-sync_snapshot(LedgerScanDesc scan)
-{
-	TableScanDesc inner = scan->heap;
-
-	if (inner->rs_snapshot == scan->rs_base.rs_snapshot)
-		return;
-	if (inner->rs_flags & SO_TEMP_SNAPSHOT)
-		UnregisterSnapshot(inner->rs_snapshot);
-	inner->rs_snapshot = scan->rs_base.rs_snapshot;
-	inner->rs_flags = (inner->rs_flags & ~SO_TEMP_SNAPSHOT) |
-		(scan->rs_base.rs_flags & SO_TEMP_SNAPSHOT);
-}
 
 static bool
 ledger_scan_bitmap_next_block(TableScanDesc sscan, struct TBMIterateResult *tbmres)
