@@ -99,7 +99,7 @@ refuse_sealed(BuildState *bs, Relation index)
 					attnum > 0 ? NameStr(TupleDescAttr(RelationGetDescr(bs->table), attnum - 1)->attname) : "?",
 					RelationGetRelationName(bs->table)),
 			 errdetail("Indexed columns must be kept in the clear in every row, and these rows were sealed before the column was indexed."),
-			 errhint("Create indexes before loading rows, or copy the rows into a new ledger table that has the index.")));
+			 errhint("Create the index on this table with CREATE INDEX, which re-seals its rows first, then retry.")));
 }
 
 static void

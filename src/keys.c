@@ -69,6 +69,7 @@ typedef struct DataKey
 
 typedef struct KeyCache
 {
+	Oid			catalog;		/* ledger.keys the keys came from */
 	RootKey		root;
 	int			next_victim;
 	DataKey		data[KEY_CACHE_SLOTS];
@@ -76,9 +77,22 @@ typedef struct KeyCache
 
 static KeyCache *cache = NULL;
 
+static void forget_keys(void);
+
+/*
+ * The key cache, emptied if the extension was dropped and created again
+ * since it was filled: the new root key may reuse the old one's id.
+ */
 static KeyCache *
 key_cache(void)
 {
+	Oid			catalog = ledger_relation_oid("keys");
+
+	if (cache != NULL && cache->catalog != catalog)
+	{
+		forget_keys();
+		cache->catalog = catalog;
+	}
 	if (cache == NULL)
 	{
 		void	   *p = mmap(NULL, sizeof(KeyCache), PROT_READ | PROT_WRITE,
@@ -94,6 +108,7 @@ key_cache(void)
 		(void) madvise(p, sizeof(KeyCache), MADV_DONTDUMP);
 #endif
 		cache = p;
+		cache->catalog = catalog;
 	}
 	return cache;
 }
@@ -106,8 +121,8 @@ drop_data_key(DataKey *dk)
 	dk->key_id = 0;
 }
 
-void
-ledger_keys_forget(void)
+static void
+forget_keys(void)
 {
 	if (cache == NULL)
 		return;

@@ -91,7 +91,6 @@ extern void ledger_provider_unwrap(const uint8 *wrapped,
 extern void ledger_keys_bootstrap(void);
 extern int32 ledger_create_data_key(int64 table_id);
 extern LedgerCipher *ledger_data_cipher(int32 key_id);
-extern void ledger_keys_forget(void);
 
 /* catalog.c: ledger.tables, the plaintext set and per-table caches */
 typedef struct LedgerColumn
