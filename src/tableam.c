@@ -264,13 +264,14 @@ ledger_scan_rescan(TableScanDesc sscan, struct ScanKeyData *key,
 	sscan->rs_flags = scan->heap->rs_flags;
 }
 
+/* The next row heap's next() finds that matches the scan keys, opened. */
 static bool
-ledger_scan_getnextslot(TableScanDesc sscan, ScanDirection direction,
-						TupleTableSlot *slot)
+next_opened(TableScanDesc sscan, ScanDirection direction, TupleTableSlot *slot,
+			bool (*next) (TableScanDesc, ScanDirection, TupleTableSlot *))
 {
 	LedgerScanDesc scan = (LedgerScanDesc) sscan;
 
-	while (heapam->scan_getnextslot(scan->heap, direction, scan->hslot))
+	while (next(scan->heap, direction, scan->hslot))
 	{
 		open_into(sscan->rs_rd, scan->hslot, slot);
 		if (keys_match(sscan, slot))
@@ -278,6 +279,13 @@ ledger_scan_getnextslot(TableScanDesc sscan, ScanDirection direction,
 	}
 	ExecClearTuple(slot);
 	return false;
+}
+
+static bool
+ledger_scan_getnextslot(TableScanDesc sscan, ScanDirection direction,
+						TupleTableSlot *slot)
+{
+	return next_opened(sscan, direction, slot, heapam->scan_getnextslot);
 }
 
 static void
@@ -293,16 +301,7 @@ static bool
 ledger_scan_getnextslot_tidrange(TableScanDesc sscan, ScanDirection direction,
 								 TupleTableSlot *slot)
 {
-	LedgerScanDesc scan = (LedgerScanDesc) sscan;
-
-	while (heapam->scan_getnextslot_tidrange(scan->heap, direction, scan->hslot))
-	{
-		open_into(sscan->rs_rd, scan->hslot, slot);
-		if (keys_match(sscan, slot))
-			return true;
-	}
-	ExecClearTuple(slot);
-	return false;
+	return next_opened(sscan, direction, slot, heapam->scan_getnextslot_tidrange);
 }
 
 /* Parallel scans share heap's block allocator unchanged. */
