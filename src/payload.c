@@ -402,15 +402,24 @@ form_physical(Relation rel, Datum *pvalues, bool *pnulls,
 	return tup;
 }
 
+/*
+ * Sealing's own work (send functions, the canonical row) happens in a
+ * context emptied at the next seal: a bulk load would otherwise grow and
+ * return memory, and fault it back in, for every batch.  Only the tuple
+ * and the revision's payload go to the caller's context.
+ */
+static MemoryContext seal_cxt = NULL;
+
 HeapTuple
 ledger_seal(Relation rel, TupleTableSlot *slot, int64 doc_id, int32 version,
 			char op, LedgerRevision *rev)
 {
 	LedgerTable *t = ledger_table(rel);
+	MemoryContext caller = CurrentMemoryContext;
 	int			natts = t->natts;
 	int			hdrlen = HDR_LEN(natts);
-	Datum	   *pvalues = palloc(sizeof(Datum) * Max(natts, 1));
-	bool	   *pnulls = palloc(sizeof(bool) * Max(natts, 1));
+	Datum	   *pvalues;
+	bool	   *pnulls;
 	StringInfoData plain;
 	uint8		random[LEDGER_SALT_LEN + LEDGER_NONCE_LEN];
 	uint8	   *hdr;
@@ -420,6 +429,13 @@ ledger_seal(Relation rel, TupleTableSlot *slot, int64 doc_id, int32 version,
 	int			sealedlen;
 	HeapTuple	tup;
 
+	if (seal_cxt == NULL)
+		seal_cxt = AllocSetContextCreate(TopMemoryContext, "ledger seal",
+										 0, 8 * 1024, 64 * 1024);
+	MemoryContextReset(seal_cxt);
+	MemoryContextSwitchTo(seal_cxt);
+	pvalues = palloc(sizeof(Datum) * Max(natts, 1));
+	pnulls = palloc(sizeof(bool) * Max(natts, 1));
 	slot_getallattrs(slot);
 	require_plain_indexes(rel, t);
 	plain_values(t, t->plainset, natts, slot->tts_values, slot->tts_isnull,
@@ -454,7 +470,7 @@ ledger_seal(Relation rel, TupleTableSlot *slot, int64 doc_id, int32 version,
 	aad = palloc(sizeof(ROW_AAD_TAG) + 8 + hdrlen);
 	aadlen = row_aad(aad, t->table_id, hdr, hdrlen);
 	sealedlen = hdrlen + plain.len + LEDGER_TAG_LEN;
-	rev->payload = palloc(VARHDRSZ + sealedlen);
+	rev->payload = MemoryContextAlloc(caller, VARHDRSZ + sealedlen);
 	SET_VARSIZE(rev->payload, VARHDRSZ + sealedlen);
 	sealed = (uint8 *) VARDATA(rev->payload);
 	memcpy(sealed, hdr, hdrlen);
@@ -462,9 +478,9 @@ ledger_seal(Relation rel, TupleTableSlot *slot, int64 doc_id, int32 version,
 					   aad, aadlen, (uint8 *) plain.data, plain.len,
 					   sealed + hdrlen);
 	ledger_wipe(plain.data, plain.len);
-	pfree(plain.data);
 
 	/* Rows too big to keep inline keep only the header; see docs. */
+	MemoryContextSwitchTo(caller);
 	if (sealedlen + hdrlen + TRAILER_LEN > TOAST_TUPLE_THRESHOLD)
 	{
 		hdr[HDR_FLAGS] = FLAG_EXTERNAL;
@@ -472,10 +488,6 @@ ledger_seal(Relation rel, TupleTableSlot *slot, int64 doc_id, int32 version,
 	}
 	else
 		tup = form_physical(rel, pvalues, pnulls, sealed, sealedlen);
-	pfree(pvalues);
-	pfree(pnulls);
-	pfree(aad);
-	pfree(hdr);
 	return tup;
 }
 
