@@ -26,11 +26,11 @@ struct LedgerCipher
 	EVP_CIPHER_CTX *ctx;
 };
 
-struct LedgerHash
+typedef struct LedgerHash
 {
 	EVP_MD_CTX *ctx;
 	bool		in_use;
-};
+} LedgerHash;
 
 static EVP_CIPHER *aes_gcm = NULL;
 static EVP_MD *sha256 = NULL;
@@ -190,8 +190,8 @@ ledger_aead_open(const uint8 *key, const uint8 *nonce,
  * Incremental SHA-256.  Hashes are never nested, so one context serves
  * them all; a nested use gets a context of its own.
  */
-LedgerHash *
-ledger_hash_begin(void)
+static LedgerHash *
+hash_begin(void)
 {
 	LedgerHash *h = &shared_hash;
 
@@ -209,15 +209,15 @@ ledger_hash_begin(void)
 	return h;
 }
 
-void
-ledger_hash_update(LedgerHash *h, const void *data, size_t len)
+static void
+hash_update(LedgerHash *h, const void *data, size_t len)
 {
 	if (len > 0 && EVP_DigestUpdate(h->ctx, data, len) != 1)
 		crypto_fail("SHA-256 update");
 }
 
-void
-ledger_hash_final(LedgerHash *h, uint8 *out)
+static void
+hash_final(LedgerHash *h, uint8 *out)
 {
 	unsigned int n;
 
@@ -234,10 +234,10 @@ ledger_hash_final(LedgerHash *h, uint8 *out)
 void
 ledger_sha256(const uint8 *data, size_t len, uint8 *out)
 {
-	LedgerHash *h = ledger_hash_begin();
+	LedgerHash *h = hash_begin();
 
-	ledger_hash_update(h, data, len);
-	ledger_hash_final(h, out);
+	hash_update(h, data, len);
+	hash_final(h, out);
 }
 
 /* Wipe a secret in a way the compiler cannot optimise away. */

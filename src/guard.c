@@ -162,25 +162,26 @@ ledger_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 		relation_dropped(objectId, subId);
 }
 
-/* Run a check query; error with its first row's text if it returns one. */
-static void
-refuse_if_found(const char *query, const char *what, const char *hint)
+/*
+ * The text of the first column of a check query's first row, or NULL if
+ * it returns none.  Run with a fresh snapshot, so that it sees what the
+ * current statement did.
+ */
+static char *
+first_found(const char *query, int nargs, Oid *argtypes, Datum *args)
 {
+	MemoryContext caller = CurrentMemoryContext;
+	char	   *found = NULL;
+
 	SPI_connect();
-	if (SPI_execute(query, false, 1) != SPI_OK_SELECT)
+	if (SPI_execute_with_args(query, nargs, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "ledger: check query failed");
 	if (SPI_processed > 0)
-	{
-		char	   *found = SPI_getvalue(SPI_tuptable->vals[0],
-										 SPI_tuptable->tupdesc, 1);
-
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg(what, found),
-				 errdetail("Logical replication would send the sealed columns of ledger tables as NULL."),
-				 errhint("%s", hint)));
-	}
+		found = MemoryContextStrdup(caller,
+									SPI_getvalue(SPI_tuptable->vals[0],
+												 SPI_tuptable->tupdesc, 1));
 	SPI_finish();
+	return found;
 }
 
 /* No publication may include a ledger table, however it came to. */
@@ -188,16 +189,23 @@ static void
 refuse_published_ledger_tables(void)
 {
 	/* a partitioned root published via_root carries its partitions */
-	refuse_if_found("SELECT format('%I.%I in publication %I', n.nspname, c.relname, pt.pubname) "
-					"FROM pg_catalog.pg_publication_tables pt "
-					"CROSS JOIN LATERAL (SELECT pg_catalog.format('%I.%I', pt.schemaname, pt.tablename)::regclass AS oid) r "
-					"CROSS JOIN LATERAL (SELECT relid FROM pg_catalog.pg_partition_tree(r.oid) "
-					"                    UNION SELECT r.oid) pp "
-					"JOIN pg_catalog.pg_class c ON c.oid = pp.relid "
-					"JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-					"JOIN pg_catalog.pg_am a ON a.oid = c.relam AND a.amname = 'ledger'",
-					"ledger tables cannot be published: %s",
-					"Publish tables explicitly with FOR TABLE and leave ledger tables out; subscribers can follow the sealed revisions in ledger.journal instead.");
+	char	   *found = first_found(
+		"SELECT format('%I.%I in publication %I', n.nspname, c.relname, pt.pubname) "
+		"FROM pg_catalog.pg_publication_tables pt "
+		"CROSS JOIN LATERAL (SELECT pg_catalog.format('%I.%I', pt.schemaname, pt.tablename)::regclass AS oid) r "
+		"CROSS JOIN LATERAL (SELECT relid FROM pg_catalog.pg_partition_tree(r.oid) "
+		"                    UNION SELECT r.oid) pp "
+		"JOIN pg_catalog.pg_class c ON c.oid = pp.relid "
+		"JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+		"JOIN pg_catalog.pg_am a ON a.oid = c.relam AND a.amname = 'ledger'",
+		0, NULL, NULL);
+
+	if (found != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("ledger tables cannot be published: %s", found),
+				 errdetail("Logical replication would send the sealed columns of ledger tables as NULL."),
+				 errhint("Publish tables explicitly with FOR TABLE and leave ledger tables out; subscribers can follow the sealed revisions in ledger.journal instead.")));
 }
 
 static void
@@ -209,19 +217,19 @@ refuse_protected_tables_on_drop_extension(DropStmt *stmt)
 		return;
 	foreach(lc, stmt->objects)
 	{
+		char	   *found;
+
 		if (strcmp(strVal(lfirst(lc)), "ledger") != 0)
 			continue;
-		SPI_connect();
-		if (SPI_execute("SELECT format('%s', relid::regclass) FROM ledger.tables "
-						"WHERE dropped_at IS NULL AND deletion_protection", true, 1) != SPI_OK_SELECT)
-			elog(ERROR, "ledger: check query failed");
-		if (SPI_processed > 0)
+		found = first_found("SELECT format('%s', relid::regclass) FROM ledger.tables "
+							"WHERE dropped_at IS NULL AND deletion_protection",
+							0, NULL, NULL);
+		if (found != NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("cannot drop extension ledger while ledger table %s has deletion protection",
-							SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)),
+							found),
 					 errhint("Turn off deletion protection with ledger_set_deletion_protection() for every ledger table first.")));
-		SPI_finish();
 	}
 }
 
@@ -459,9 +467,7 @@ refuse_sealed_type_change(Oid typid, bool nested_only, const char *what)
 {
 	Oid			argtypes[2] = {OIDOID, BOOLOID};
 	Datum		args[2] = {ObjectIdGetDatum(typid), BoolGetDatum(nested_only)};
-
-	SPI_connect();
-	if (SPI_execute_with_args(
+	char	   *found = first_found(
 		"WITH RECURSIVE edge(inner_t, outer_t, direct) AS ("
 		"  SELECT typbasetype, oid, true FROM pg_catalog.pg_type WHERE typbasetype <> 0"
 		"  UNION ALL SELECT typelem, oid, false FROM pg_catalog.pg_type"
@@ -480,17 +486,16 @@ refuse_sealed_type_change(Oid typid, bool nested_only, const char *what)
 		"JOIN pg_catalog.pg_class c ON c.oid = a.attrelid "
 		"JOIN pg_catalog.pg_am am ON am.oid = c.relam AND am.amname = 'ledger' "
 		"WHERE NOT ($2 AND t.direct) LIMIT 1",
-		2, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "ledger: check query failed");
-	if (SPI_processed > 0)
+		2, argtypes, args);
+
+	if (found != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("cannot %s type %s: ledger rows store its values",
 						what, format_type_be(typid)),
 				 errdetail("Sealed rows in %s hold values in the type's binary form, which the change would make unreadable.",
-						   SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)),
+						   found),
 				 errhint("Create a new type and move the column to it with ADD COLUMN and UPDATE.")));
-	SPI_finish();
 }
 
 /* ALTER TYPE on a composite, or ALTER TABLE changing its row type's shape */

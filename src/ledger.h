@@ -67,10 +67,6 @@ extern bool ledger_aead_open(const uint8 *key, const uint8 *nonce,
 							 const uint8 *aad, int aadlen,
 							 const uint8 *sealed, int len, uint8 *out);
 extern void ledger_sha256(const uint8 *data, size_t len, uint8 *out);
-typedef struct LedgerHash LedgerHash;
-extern LedgerHash *ledger_hash_begin(void);
-extern void ledger_hash_update(LedgerHash *h, const void *data, size_t len);
-extern void ledger_hash_final(LedgerHash *h, uint8 *out);
 extern void ledger_wipe(void *buf, size_t len);
 
 /* provider_file.c: the embedded keyring-file provider */
