@@ -241,6 +241,7 @@ ledger_table(Relation rel)
 	t->plainset = NULL;
 	t->columns = NULL;
 	t->natts = 0;
+	t->indexes_plain = -1;
 
 	tables = table_open(ledger_relation_oid("tables"), AccessShareLock);
 	tdesc = RelationGetDescr(tables);
@@ -475,25 +476,30 @@ ledger_forget_table(Oid relid)
 }
 
 /*
+ * Attribute numbers from a set as pull_varattnos() and the relcache give
+ * them (offset by FirstLowInvalidHeapAttributeNumber).  System columns
+ * are left out; a whole-row reference shows up as attribute number 0.
+ */
+Bitmapset *
+ledger_attnums(const Bitmapset *offset_attnos)
+{
+	Bitmapset  *out = NULL;
+	int			x = -1;
+
+	while ((x = bms_next_member(offset_attnos, x)) >= 0)
+		if (x + FirstLowInvalidHeapAttributeNumber >= 0)
+			out = bms_add_member(out, x + FirstLowInvalidHeapAttributeNumber);
+	return out;
+}
+
+/*
  * Every column any index of rel references, including expression and
- * predicate columns, as plain attribute numbers.  A whole-row reference
- * shows up as attribute number 0.
+ * predicate columns.
  */
 Bitmapset *
 ledger_index_attnums(Relation rel)
 {
-	Bitmapset  *raw = RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_ALL);
-	Bitmapset  *out = NULL;
-	int			x = -1;
-
-	while ((x = bms_next_member(raw, x)) >= 0)
-	{
-		int			attnum = x + FirstLowInvalidHeapAttributeNumber;
-
-		if (attnum >= 0)
-			out = bms_add_member(out, attnum);
-	}
-	return out;
+	return ledger_attnums(RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_ALL));
 }
 
 /* The stored plaintext set of a ledger table, freshly read. */

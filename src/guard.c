@@ -298,18 +298,12 @@ static List *
 cooked_columns(Node *expr, Oid relid, List *names)
 {
 	Bitmapset  *attnos = NULL;
-	int			x = -1;
+	int			attnum = -1;
 
 	pull_varattnos(expr, 1, &attnos);
-	while ((x = bms_next_member(attnos, x)) >= 0)
-	{
-		AttrNumber	attnum = x + FirstLowInvalidHeapAttributeNumber;
-
-		if (attnum == 0)
-			names = lappend(names, "*");
-		else if (attnum > 0)
-			names = lappend(names, get_attname(relid, attnum, false));
-	}
+	attnos = ledger_attnums(attnos);
+	while ((attnum = bms_next_member(attnos, attnum)) >= 0)
+		names = lappend(names, attnum == 0 ? "*" : get_attname(relid, attnum, false));
 	return names;
 }
 

@@ -56,17 +56,14 @@ static Bitmapset *
 index_attnums(IndexInfo *info)
 {
 	Bitmapset  *raw = NULL;
-	Bitmapset  *out = NULL;
-	int			x = -1;
+	Bitmapset  *out;
 
+	pull_varattnos((Node *) info->ii_Expressions, 1, &raw);
+	pull_varattnos((Node *) info->ii_Predicate, 1, &raw);
+	out = ledger_attnums(raw);
 	for (int i = 0; i < info->ii_NumIndexAttrs; i++)
 		if (info->ii_IndexAttrNumbers[i] != 0)
 			out = bms_add_member(out, info->ii_IndexAttrNumbers[i]);
-	pull_varattnos((Node *) info->ii_Expressions, 1, &raw);
-	pull_varattnos((Node *) info->ii_Predicate, 1, &raw);
-	while ((x = bms_next_member(raw, x)) >= 0)
-		if (x + FirstLowInvalidHeapAttributeNumber >= 0)
-			out = bms_add_member(out, x + FirstLowInvalidHeapAttributeNumber);
 	return out;
 }
 

@@ -110,6 +110,7 @@ typedef struct LedgerTable
 	int32		data_key_id;
 	bool		deletion_protection;
 	Bitmapset  *plainset;		/* attnums kept in the clear */
+	int8		indexes_plain;	/* indexes only use plainset: 1/0, -1 unknown */
 	int			natts;
 	LedgerColumn *columns;		/* natts entries */
 } LedgerTable;
@@ -124,6 +125,7 @@ extern void ledger_extend_plainset_soon(Relation rel, Bitmapset *attnums);
 extern void ledger_apply_pending_plainsets(void);
 extern void ledger_forget_pending_plainsets(void);
 extern void ledger_catalog_init(void);
+extern Bitmapset *ledger_attnums(const Bitmapset *offset_attnos);
 extern Bitmapset *ledger_index_attnums(Relation rel);
 extern Bitmapset *ledger_plainset_of(Oid relid);
 

@@ -331,19 +331,22 @@ plain_values(LedgerTable *t, const Bitmapset *plainset, int natts_w,
 	}
 }
 
-/* Index builds grow P before any index can be seen; see index_build.c */
+/*
+ * Index builds grow P before any index can be seen; see index_build.c.
+ * The answer is kept in the table's cache entry, which every index change
+ * and every change of P invalidates.
+ */
 static void
 require_plain_indexes(Relation rel, LedgerTable *t)
 {
-	Bitmapset  *indexed = ledger_index_attnums(rel);
-
-	if (!bms_is_subset(indexed, t->plainset))
+	if (t->indexes_plain < 0)
+		t->indexes_plain = bms_is_subset(ledger_index_attnums(rel), t->plainset);
+	if (!t->indexes_plain)
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
 				 errmsg("an index of ledger table \"%s\" references columns outside its plaintext set",
 						RelationGetRelationName(rel)),
 				 errhint("REINDEX the table's indexes.")));
-	bms_free(indexed);
 }
 
 /*
