@@ -15,7 +15,12 @@ OBJS = \
 	src/index_build.o \
 	src/rewrite.o \
 	src/guard.o \
-	src/sqlfuncs.o
+	src/sqlfuncs.o \
+	src/merkle.o \
+	src/chain.o \
+	src/worker.o \
+	src/verify.o \
+	src/history.o
 
 EXTENSION = ledger
 DATA = sql/ledger--0.1.sql

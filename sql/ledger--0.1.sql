@@ -76,6 +76,33 @@ CREATE TABLE ledger.journal (
 ALTER TABLE ledger.journal ALTER COLUMN payload SET STORAGE EXTERNAL;
 CREATE UNIQUE INDEX journal_revision_idx ON ledger.journal (table_id, doc_id, version);
 
+-- One entry per committed transaction that wrote revisions: the Merkle
+-- root of its revision hashes, numbered in commit order.  xid joins an
+-- entry to its revisions and is not hashed.
+CREATE TABLE ledger.transactions (
+    seq            bigint      NOT NULL,
+    xid            xid8        NOT NULL,
+    committed_at   timestamptz NOT NULL,
+    revision_count integer     NOT NULL,
+    merkle_root    bytea       NOT NULL
+) USING ledger_internal;
+CREATE UNIQUE INDEX transactions_seq_idx ON ledger.transactions (seq);
+
+-- The chain: each block covers entries first_seq..last_seq and hashes the
+-- block before it.  Block 0 covers nothing.
+CREATE TABLE ledger.blocks (
+    block_number  bigint      NOT NULL,
+    first_seq     bigint      NOT NULL,
+    last_seq      bigint      NOT NULL,
+    entry_count   integer     NOT NULL,
+    merkle_root   bytea       NOT NULL,
+    previous_hash bytea       NOT NULL,
+    block_hash    bytea       NOT NULL,
+    sealed_at     timestamptz NOT NULL
+) USING ledger_internal;
+CREATE UNIQUE INDEX blocks_number_idx ON ledger.blocks (block_number);
+CREATE INDEX blocks_last_seq_idx ON ledger.blocks (last_seq);
+
 REVOKE ALL ON ALL TABLES IN SCHEMA ledger FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA ledger FROM PUBLIC;
 
@@ -101,3 +128,47 @@ CREATE FUNCTION ledger_document_version(tbl regclass, row_ctid tid)
 RETURNS integer
 AS 'MODULE_PATHNAME', 'ledger_document_version'
 LANGUAGE C STRICT STABLE;
+
+CREATE FUNCTION ledger_digest(OUT digest jsonb, OUT block_number bigint,
+                              OUT sealed_at timestamptz)
+RETURNS record
+AS 'MODULE_PATHNAME', 'ledger_digest'
+LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE;
+
+CREATE FUNCTION ledger_verify(level text DEFAULT 'full',
+                              OUT revisions bigint, OUT transactions bigint,
+                              OUT blocks bigint, OUT unsealed_transactions bigint,
+                              OUT current_rows bigint, OUT newest_block bigint,
+                              OUT elapsed interval)
+RETURNS record
+AS 'MODULE_PATHNAME', 'ledger_verify'
+LANGUAGE C STRICT STABLE PARALLEL UNSAFE;
+REVOKE ALL ON FUNCTION ledger_verify(text) FROM PUBLIC;
+
+CREATE FUNCTION ledger_verify(digest jsonb,
+                              OUT revisions bigint, OUT transactions bigint,
+                              OUT blocks bigint, OUT unsealed_transactions bigint,
+                              OUT current_rows bigint, OUT newest_block bigint,
+                              OUT elapsed interval)
+RETURNS record
+AS 'MODULE_PATHNAME', 'ledger_verify_digest'
+LANGUAGE C STRICT STABLE PARALLEL UNSAFE;
+REVOKE ALL ON FUNCTION ledger_verify(jsonb) FROM PUBLIC;
+
+CREATE FUNCTION ledger_history(tbl anyelement, doc bigint DEFAULT NULL,
+                               from_time timestamptz DEFAULT NULL,
+                               to_time timestamptz DEFAULT NULL)
+RETURNS TABLE (doc_id bigint, version integer, operation text, seq bigint,
+               committed_at timestamptz, block_number bigint,
+               revision_hash bytea, data anyelement)
+AS 'MODULE_PATHNAME', 'ledger_history'
+LANGUAGE C CALLED ON NULL INPUT STABLE PARALLEL UNSAFE;
+
+CREATE FUNCTION ledger_history(tbl text, doc bigint DEFAULT NULL,
+                               from_time timestamptz DEFAULT NULL,
+                               to_time timestamptz DEFAULT NULL)
+RETURNS TABLE (doc_id bigint, version integer, operation text, seq bigint,
+               committed_at timestamptz, block_number bigint,
+               revision_hash bytea, data jsonb)
+AS 'MODULE_PATHNAME', 'ledger_history_json'
+LANGUAGE C CALLED ON NULL INPUT STABLE PARALLEL UNSAFE;

@@ -40,6 +40,7 @@
 #include "catalog/objectaccess.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_inherits.h"
+#include "commands/dbcommands.h"
 #include "commands/defrem.h"
 #include "nodes/nodeFuncs.h"
 #include "commands/event_trigger.h"
@@ -592,6 +593,45 @@ is_raw_copy_rewrite(Node *parsetree)
 	return false;
 }
 
+/*
+ * Commands that need a database to themselves would find its ledger
+ * worker connected; ask the worker to leave first.  A later ledger write
+ * in that database starts it again.
+ */
+static void
+free_database_for(Node *parsetree)
+{
+	const char *dbname = NULL;
+	ListCell   *lc;
+
+	switch (nodeTag(parsetree))
+	{
+		case T_DropdbStmt:
+			dbname = ((DropdbStmt *) parsetree)->dbname;
+			break;
+		case T_AlterDatabaseStmt:
+			dbname = ((AlterDatabaseStmt *) parsetree)->dbname;
+			break;
+		case T_RenameStmt:
+			if (((RenameStmt *) parsetree)->renameType == OBJECT_DATABASE)
+				dbname = ((RenameStmt *) parsetree)->subname;
+			break;
+		case T_CreatedbStmt:
+			foreach(lc, ((CreatedbStmt *) parsetree)->options)
+			{
+				DefElem    *opt = lfirst(lc);
+
+				if (strcmp(opt->defname, "template") == 0 && opt->arg != NULL)
+					dbname = defGetString(opt);
+			}
+			break;
+		default:
+			break;
+	}
+	if (dbname != NULL)
+		ledger_worker_stop(get_database_oid(dbname, true));
+}
+
 static void
 ledger_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 			   ProcessUtilityContext context, ParamListInfo params,
@@ -601,6 +641,7 @@ ledger_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 	Node	   *parsetree = pstmt->utilityStmt;
 	bool		installed = OidIsValid(ledger_am_oid());
 
+	free_database_for(parsetree);
 	if (installed)
 	{
 		switch (nodeTag(parsetree))

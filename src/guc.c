@@ -16,6 +16,7 @@
 char	   *ledger_keyring_file = NULL;
 bool		ledger_analyze_sealed_columns = false;
 bool		ledger_default_deletion_protection = true;
+int			ledger_seal_interval = 1000;
 
 void
 ledger_define_gucs(void)
@@ -50,6 +51,16 @@ ledger_define_gucs(void)
 							 PGC_SUSET,
 							 0,
 							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("ledger.seal_interval",
+							"Time between two rounds of the ledger worker's sealing.",
+							"Committed transactions are chained into a new block at "
+							"least this often; ledger_digest() seals at once.",
+							&ledger_seal_interval,
+							1000, 10, 3600 * 1000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("ledger");
 }

@@ -102,6 +102,7 @@ ledger_journal_append_many(const LedgerRevision *revs, int n)
 	{
 		slots[i] = MakeSingleTupleTableSlot(desc, &TTSOpsHeapTuple);
 		ExecStoreHeapTuple(form_revision(rel, &revs[i]), slots[i], true);
+		ledger_chain_note_revision(&revs[i]);
 	}
 	heap_multi_insert(rel, slots, n, GetCurrentCommandId(true), 0, NULL);
 	for (int i = 0; i < n; i++)

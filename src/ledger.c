@@ -14,8 +14,13 @@
 #include "access/htup_details.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_authid.h"
+#include "catalog/pg_namespace.h"
 #include "commands/defrem.h"
 #include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
@@ -23,8 +28,12 @@
 PG_MODULE_MAGIC;
 
 void		_PG_init(void);
+static void ledger_shmem_request(void);
+static void ledger_shmem_startup(void);
 
 static bool preloaded = false;
+static shmem_request_hook_type prev_shmem_request = NULL;
+static shmem_startup_hook_type prev_shmem_startup = NULL;
 
 /* OIDs of the extension's relations, looked up once per invalidation. */
 typedef struct OidCacheEntry
@@ -36,7 +45,8 @@ typedef struct OidCacheEntry
 static OidCacheEntry oid_cache[] = {
 	{"journal"}, {"journal_revision_idx"}, {"keys"}, {"tables"},
 	{"tables_relid_idx"}, {"table_id_seq"}, {"key_id_seq"},
-	{"document_id_seq"}, {NULL}
+	{"document_id_seq"}, {"transactions"}, {"transactions_seq_idx"},
+	{"blocks"}, {"blocks_number_idx"}, {NULL}
 };
 
 static void
@@ -53,9 +63,35 @@ _PG_init(void)
 	if (!process_shared_preload_libraries_in_progress)
 		return;
 	preloaded = true;
+	prev_shmem_request = shmem_request_hook;
+	shmem_request_hook = ledger_shmem_request;
+	prev_shmem_startup = shmem_startup_hook;
+	shmem_startup_hook = ledger_shmem_startup;
 	CacheRegisterRelcacheCallback(reset_oid_cache, (Datum) 0);
 	ledger_catalog_init();
+	ledger_chain_init();
 	ledger_guard_init();
+	ledger_worker_register_launcher();
+}
+
+static void
+ledger_shmem_request(void)
+{
+	if (prev_shmem_request)
+		prev_shmem_request();
+	RequestAddinShmemSpace(add_size(ledger_chain_shmem_size(),
+									ledger_worker_shmem_size()));
+}
+
+static void
+ledger_shmem_startup(void)
+{
+	if (prev_shmem_startup)
+		prev_shmem_startup();
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	ledger_chain_shmem_init();
+	ledger_worker_shmem_init();
+	LWLockRelease(AddinShmemInitLock);
 }
 
 bool
@@ -125,4 +161,33 @@ bool
 ledger_is_ledger_relation(Relation rel)
 {
 	return rel->rd_tableam == ledger_routine();
+}
+
+/*
+ * Run the extension's own queries on schema "ledger" as its owner, after
+ * the caller's rights were checked: a role may read a table's history or
+ * verify the ledger without privileges on the extension's tables.  An
+ * error restores the caller's identity with the transaction's abort.
+ */
+void
+ledger_become_owner(LedgerUserSave *save)
+{
+	HeapTuple	tup;
+	Oid			owner = BOOTSTRAP_SUPERUSERID;
+
+	GetUserIdAndSecContext(&save->userid, &save->sec_context);
+	tup = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(ledger_schema_oid()));
+	if (HeapTupleIsValid(tup))
+	{
+		owner = ((Form_pg_namespace) GETSTRUCT(tup))->nspowner;
+		ReleaseSysCache(tup);
+	}
+	SetUserIdAndSecContext(owner, save->sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+}
+
+void
+ledger_restore_user(const LedgerUserSave *save)
+{
+	SetUserIdAndSecContext(save->userid, save->sec_context);
 }

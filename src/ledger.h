@@ -17,11 +17,15 @@
 #include "access/htup.h"
 #include "access/relscan.h"
 #include "access/tableam.h"
+#include "access/transam.h"
 #include "access/tupdesc.h"
 #include "executor/tuptable.h"
 #include "fmgr.h"
 #include "nodes/bitmapset.h"
+#include "port/pg_bswap.h"
+#include "utils/jsonb.h"
 #include "utils/rel.h"
+#include "utils/timestamp.h"
 
 #define LEDGER_KEY_LEN		32	/* AES-256 */
 #define LEDGER_NONCE_LEN	12	/* GCM, random */
@@ -31,6 +35,55 @@
 
 /* A wrapped key: nonce, ciphertext of the key, tag. */
 #define LEDGER_WRAPPED_LEN	(LEDGER_NONCE_LEN + LEDGER_KEY_LEN + LEDGER_TAG_LEN)
+
+/* Big-endian integers, the byte order of every layout we hash or seal. */
+static inline void
+put_be16(uint8 *p, uint16 v)
+{
+	v = pg_hton16(v);
+	memcpy(p, &v, 2);
+}
+
+static inline void
+put_be32(uint8 *p, uint32 v)
+{
+	v = pg_hton32(v);
+	memcpy(p, &v, 4);
+}
+
+static inline void
+put_be64(uint8 *p, uint64 v)
+{
+	v = pg_hton64(v);
+	memcpy(p, &v, 8);
+}
+
+static inline uint16
+get_be16(const uint8 *p)
+{
+	uint16		v;
+
+	memcpy(&v, p, 2);
+	return pg_ntoh16(v);
+}
+
+static inline uint32
+get_be32(const uint8 *p)
+{
+	uint32		v;
+
+	memcpy(&v, p, 4);
+	return pg_ntoh32(v);
+}
+
+static inline uint64
+get_be64(const uint8 *p)
+{
+	uint64		v;
+
+	memcpy(&v, p, 8);
+	return pg_ntoh64(v);
+}
 
 /* Our own SQLSTATEs live in class "LD" so clients can tell them apart. */
 #define ERRCODE_LEDGER_KEY_INACCESSIBLE	MAKE_SQLSTATE('L','D','0','0','1')
@@ -42,11 +95,19 @@ extern Oid	ledger_schema_oid(void);
 extern Oid	ledger_relation_oid(const char *relname);
 extern bool ledger_is_ledger_relation(Relation rel);
 extern bool ledger_is_ledger_relid(Oid relid);
+typedef struct LedgerUserSave
+{
+	Oid			userid;
+	int			sec_context;
+} LedgerUserSave;
+extern void ledger_become_owner(LedgerUserSave *save);
+extern void ledger_restore_user(const LedgerUserSave *save);
 
 /* guc.c */
 extern char *ledger_keyring_file;
 extern bool ledger_analyze_sealed_columns;
 extern bool ledger_default_deletion_protection;
+extern int	ledger_seal_interval;
 extern void ledger_define_gucs(void);
 
 /* crypto.c */
@@ -159,12 +220,18 @@ extern HeapTuple ledger_seal(Relation rel, TupleTableSlot *slot,
 							 LedgerRevision *rev);
 extern void ledger_open(Relation rel, HeapTuple phys, TupleTableSlot *dst);
 extern void ledger_read_header(Relation rel, HeapTuple phys, LedgerHeader *hdr);
+extern void ledger_revision_hash(LedgerRevision *rev);
 extern void ledger_tombstone(Relation rel, const LedgerHeader *old,
 							 LedgerRevision *rev);
 extern void ledger_copy_xact_fields(HeapTupleHeader dst, HeapTupleHeader src);
 extern HeapTuple ledger_rewrite_tuple(Relation rel, HeapTuple phys,
 									  const Bitmapset *plainset,
 									  TupleTableSlot *scratch);
+extern const char *ledger_revision_data_hash(int64 table_id, int64 doc_id,
+											 int32 version, bytea *payload,
+											 uint8 *hash);
+extern Datum ledger_open_revision(Relation rel, TupleDesc rowdesc, int64 doc_id,
+								  int32 version, bytea *payload);
 extern bool ledger_plain_values_match(Relation rel, HeapTuple phys,
 									  TupleTableSlot *opened,
 									  const Bitmapset *attnums);
@@ -178,6 +245,52 @@ extern bytea *ledger_journal_payload(int64 table_id, int64 doc_id, int32 version
 extern int64 ledger_next_document_id(void);
 extern bool ledger_xact_wrote_journal(void);
 extern void ledger_journal_xact_end(void);
+
+/* chain.c: transaction entries, blocks and digests */
+typedef struct LedgerTxnEntry
+{
+	int64		seq;
+	FullTransactionId xid;		/* joins the entry to its revisions; not hashed */
+	TimestampTz committed_at;
+	int32		revision_count;
+	uint8		merkle_root[LEDGER_HASH_LEN];
+} LedgerTxnEntry;
+
+typedef struct LedgerBlock
+{
+	int64		number;
+	int64		first_seq;		/* 0 in block 0, which holds no entries */
+	int64		last_seq;
+	int32		entry_count;
+	uint8		merkle_root[LEDGER_HASH_LEN];
+	uint8		previous_hash[LEDGER_HASH_LEN];
+	uint8		hash[LEDGER_HASH_LEN];
+	TimestampTz sealed_at;
+} LedgerBlock;
+
+extern Size ledger_chain_shmem_size(void);
+extern void ledger_chain_shmem_init(void);
+extern void ledger_chain_init(void);
+extern void ledger_chain_note_revision(const LedgerRevision *rev);
+extern void ledger_merkle_root(uint8 (*hashes)[LEDGER_HASH_LEN], int64 n,
+							   uint8 *root);
+extern void ledger_entry_hash(const LedgerTxnEntry *e, uint8 *out);
+extern void ledger_block_hash(const LedgerBlock *b, uint8 *out);
+extern void ledger_deform_entry(TupleDesc desc, HeapTuple tup, LedgerTxnEntry *e);
+extern void ledger_deform_block(TupleDesc desc, HeapTuple tup, LedgerBlock *b);
+extern void ledger_chain_bootstrap(void);
+extern bool ledger_chain_seal(LedgerBlock *newest, bool wait);
+extern void ledger_chain_newest(LedgerBlock *newest);
+
+/* verify.c */
+extern void ledger_parse_digest(Jsonb *jb, int64 *block, uint8 *hash);
+
+/* worker.c: the launcher and one sealing worker per ledger database */
+extern Size ledger_worker_shmem_size(void);
+extern void ledger_worker_shmem_init(void);
+extern void ledger_worker_register_launcher(void);
+extern void ledger_worker_ensure(void);
+extern void ledger_worker_stop(Oid dboid);
 
 /* tableam.c: our scan wraps heap's, with a private buffer slot. */
 typedef struct LedgerScanDescData

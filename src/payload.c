@@ -76,54 +76,6 @@ scratch_context(void)
 	return scratch;
 }
 
-static void
-put_be16(uint8 *p, uint16 v)
-{
-	v = pg_hton16(v);
-	memcpy(p, &v, 2);
-}
-
-static void
-put_be32(uint8 *p, uint32 v)
-{
-	v = pg_hton32(v);
-	memcpy(p, &v, 4);
-}
-
-static void
-put_be64(uint8 *p, uint64 v)
-{
-	v = pg_hton64(v);
-	memcpy(p, &v, 8);
-}
-
-static uint16
-get_be16(const uint8 *p)
-{
-	uint16		v;
-
-	memcpy(&v, p, 2);
-	return pg_ntoh16(v);
-}
-
-static uint32
-get_be32(const uint8 *p)
-{
-	uint32		v;
-
-	memcpy(&v, p, 4);
-	return pg_ntoh32(v);
-}
-
-static uint64
-get_be64(const uint8 *p)
-{
-	uint64		v;
-
-	memcpy(&v, p, 8);
-	return pg_ntoh64(v);
-}
-
 /* The row being opened, so that every corruption report can name it. */
 static ItemPointerData current_tid;
 
@@ -294,8 +246,9 @@ row_aad(uint8 *aad, int64 table_id, const uint8 *hdr, int hdrlen)
 	return n + hdrlen;
 }
 
-static void
-revision_hash(LedgerRevision *rev)
+/* Fills rev->revision_hash from the other fields; see docs/verification.md. */
+void
+ledger_revision_hash(LedgerRevision *rev)
 {
 	uint8		buf[sizeof(REVISION_TAG) + 8 + 8 + 4 + 1 + LEDGER_HASH_LEN];
 	int			n = sizeof(REVISION_TAG);
@@ -468,7 +421,7 @@ ledger_seal(Relation rel, TupleTableSlot *slot, int64 doc_id, int32 version,
 	rev->op = op;
 	rev->key_id = t->data_key_id;
 	ledger_sha256((uint8 *) plain.data, plain.len, rev->data_hash);
-	revision_hash(rev);
+	ledger_revision_hash(rev);
 
 	aad = palloc(sizeof(ROW_AAD_TAG) + 8 + hdrlen);
 	aadlen = row_aad(aad, t->table_id, hdr, hdrlen);
@@ -573,6 +526,107 @@ external_payload(Relation rel, LedgerTable *t, const uint8 *hdr, int hdrlen,
 								(long long) h.doc_id, h.version));
 	*len = VARSIZE_ANY_EXHDR(b);
 	return (const uint8 *) VARDATA_ANY(b);
+}
+
+/*
+ * Decrypt a journal payload that must name the given revision.  Returns a
+ * sentence saying what is wrong, or NULL with the plaintext (salt and
+ * canonical row) in *plain, to be wiped by the caller.
+ */
+static const char *
+open_journal_payload(int64 table_id, int64 doc_id, int32 version,
+					 bytea *payload, uint8 **plain, int *plainlen)
+{
+	const uint8 *p = (const uint8 *) VARDATA_ANY(payload);
+	int			len = VARSIZE_ANY_EXHDR(payload);
+	LedgerHeader hdr;
+	int			hdrlen;
+	int			aadlen;
+	uint8	   *aad;
+
+	if (len < HDR_FIXED || p[HDR_FORMAT] != FORMAT_V1 ||
+		(p[HDR_FLAGS] & ~FLAG_EXTERNAL) != 0)
+		return "The sealed payload has an unknown format.";
+	hdrlen = HDR_LEN(get_be16(p + HDR_NATTS));
+	if (len < hdrlen + LEDGER_SALT_LEN + LEDGER_TAG_LEN)
+		return "The sealed payload is truncated.";
+	parse_header(p, &hdr);
+	if (hdr.doc_id != doc_id || hdr.version != version)
+		return "The sealed payload belongs to another revision.";
+	aad = palloc(sizeof(ROW_AAD_TAG) + 8 + hdrlen);
+	aadlen = row_aad(aad, table_id, p, hdrlen);
+	*plain = palloc(len - hdrlen);
+	*plainlen = len - hdrlen - LEDGER_TAG_LEN;
+	if (!ledger_cipher_open(ledger_data_cipher(hdr.key_id), p + HDR_NONCE,
+							aad, aadlen, p + hdrlen, len - hdrlen, *plain))
+		return "The sealed payload fails authentication.";
+	pfree(aad);
+	return NULL;
+}
+
+/*
+ * The data hash of a journal revision, recomputed by opening its payload:
+ * SHA-256 of the plaintext, salt included.  Returns a sentence saying what
+ * is wrong, or NULL if the payload opens and names this revision.
+ */
+const char *
+ledger_revision_data_hash(int64 table_id, int64 doc_id, int32 version,
+						  bytea *payload, uint8 *hash)
+{
+	uint8	   *plain;
+	int			len;
+	const char *problem;
+
+	problem = open_journal_payload(table_id, doc_id, version, payload,
+								   &plain, &len);
+	if (problem != NULL)
+		return problem;
+	ledger_sha256(plain, len, hash);
+	ledger_wipe(plain, len);
+	pfree(plain);
+	return NULL;
+}
+
+/*
+ * A journal revision of a table as a composite datum of the table's row
+ * type (rowdesc is the type cache's descriptor of it).  Columns added
+ * after it was sealed read as their default (the missing value), as they
+ * do in the table.
+ */
+Datum
+ledger_open_revision(Relation rel, TupleDesc rowdesc, int64 doc_id,
+					 int32 version, bytea *payload)
+{
+	LedgerTable *t = ledger_table(rel);
+	TupleDesc	desc = RelationGetDescr(rel);
+	Datum	   *values = palloc(sizeof(Datum) * Max(desc->natts, 1));
+	bool	   *isnull = palloc(sizeof(bool) * Max(desc->natts, 1));
+	const uint8 *hdr = (const uint8 *) VARDATA_ANY(payload);
+	uint8	   *plain;
+	int			len;
+	int			natts_w;
+	const char *problem;
+	HeapTuple	tup;
+
+	problem = open_journal_payload(t->table_id, doc_id, version, payload,
+								   &plain, &len);
+	ItemPointerSetInvalid(&current_tid);
+	if (problem != NULL)
+		corrupted(rel, psprintf("%s  Document %lld version %d in ledger.journal.",
+								problem, (long long) doc_id, version));
+	natts_w = get_be16(hdr + HDR_NATTS);
+	for (int i = 0; i < desc->natts; i++)
+	{
+		isnull[i] = true;
+		values[i] = (Datum) 0;
+		if (i >= natts_w && !TupleDescAttr(desc, i)->attisdropped)
+			values[i] = getmissingattr(desc, i + 1, &isnull[i]);
+	}
+	decode_row(rel, t, hdr, (char *) plain + LEDGER_SALT_LEN,
+			   len - LEDGER_SALT_LEN, values, isnull);
+	ledger_wipe(plain, len);
+	tup = heap_form_tuple(rowdesc, values, isnull);
+	return heap_copy_tuple_as_datum(tup, rowdesc);
 }
 
 /*
@@ -719,7 +773,7 @@ ledger_tombstone(Relation rel, const LedgerHeader *old, LedgerRevision *rev)
 	rev->doc_id = old->doc_id;
 	rev->version = old->version + 1;
 	rev->op = LEDGER_OP_DELETE;
-	revision_hash(rev);
+	ledger_revision_hash(rev);
 }
 
 /*

@@ -10,7 +10,11 @@
  */
 #include "ledger.h"
 
+#include "access/htup_details.h"
 #include "access/table.h"
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "funcapi.h"
 #include "catalog/pg_class.h"
 #include "storage/itemptr.h"
 #include "miscadmin.h"
@@ -24,6 +28,7 @@ PG_FUNCTION_INFO_V1(ledger_bootstrap);
 PG_FUNCTION_INFO_V1(ledger_set_deletion_protection);
 PG_FUNCTION_INFO_V1(ledger_document_id);
 PG_FUNCTION_INFO_V1(ledger_document_version);
+PG_FUNCTION_INFO_V1(ledger_digest);
 
 static void
 require_preloaded(void)
@@ -57,6 +62,7 @@ ledger_bootstrap(PG_FUNCTION_ARGS)
 {
 	require_preloaded();
 	ledger_keys_bootstrap();
+	ledger_chain_bootstrap();
 	PG_RETURN_VOID();
 }
 
@@ -113,4 +119,45 @@ ledger_document_version(PG_FUNCTION_ARGS)
 
 	header_of(fcinfo, &hdr);
 	PG_RETURN_INT32(hdr.version);
+}
+
+/*
+ * A digest names a block and its hash.  It is JSON so that an auditor can
+ * keep it anywhere and pass it back to ledger_verify() or ledger-verify.
+ */
+static Datum
+digest_json(const LedgerBlock *b)
+{
+	char		hex[LEDGER_HASH_LEN * 2 + 1];
+
+	hex[hex_encode((const char *) b->hash, LEDGER_HASH_LEN, hex)] = '\0';
+	return DirectFunctionCall1(jsonb_in,
+							   CStringGetDatum(psprintf("{\"version\": 1, \"block\": %lld, \"hash\": \"%s\"}",
+														(long long) b->number, hex)));
+}
+
+/*
+ * Seal at once and return the newest block.  Where nothing may be written
+ * (a standby, a read-only transaction) the newest sealed block is the
+ * digest.
+ */
+Datum
+ledger_digest(PG_FUNCTION_ARGS)
+{
+	TupleDesc	desc;
+	LedgerBlock b;
+	Datum		values[3];
+	bool		nulls[3] = {0};
+
+	require_preloaded();
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	if (RecoveryInProgress() || XactReadOnly)
+		ledger_chain_newest(&b);
+	else
+		(void) ledger_chain_seal(&b, true);
+	values[0] = digest_json(&b);
+	values[1] = Int64GetDatum(b.number);
+	values[2] = TimestampTzGetDatum(b.sealed_at);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
 }

@@ -2,7 +2,7 @@
 -- and the SQLSTATE of each refusal.  Runs in one transaction that is
 -- rolled back, so it leaves nothing behind.
 BEGIN;
-SELECT plan(40);
+SELECT plan(48);
 
 -- Objects the extension installs
 SELECT has_schema('ledger');
@@ -26,8 +26,22 @@ SELECT is((SELECT amtype::text FROM pg_am WHERE amname = 'ledger'), 't',
 	'"ledger" is a table access method');
 SELECT is((SELECT count(*)::int FROM pg_class c JOIN pg_am a ON a.oid = c.relam
 		   WHERE c.relnamespace = 'ledger'::regnamespace AND c.relkind = 'r'
-			 AND a.amname = 'ledger_internal'), 3,
-	'the journal and both catalogs use the internal access method');
+			 AND a.amname = 'ledger_internal'), 5,
+	'the journal, the chain tables and both catalogs use the internal access method');
+SELECT columns_are('ledger', 'transactions',
+	ARRAY['seq', 'xid', 'committed_at', 'revision_count', 'merkle_root'],
+	'transaction entries have exactly the documented columns');
+SELECT index_is_unique('ledger', 'transactions', 'transactions_seq_idx');
+SELECT columns_are('ledger', 'blocks',
+	ARRAY['block_number', 'first_seq', 'last_seq', 'entry_count', 'merkle_root',
+		  'previous_hash', 'block_hash', 'sealed_at'],
+	'blocks have exactly the documented columns');
+SELECT index_is_unique('ledger', 'blocks', 'blocks_number_idx');
+SELECT has_function('ledger_digest', ARRAY[]::text[]);
+SELECT has_function('ledger_verify', ARRAY['text']);
+SELECT has_function('ledger_verify', ARRAY['jsonb']);
+SELECT ok(NOT has_function_privilege('public', 'ledger_verify(text)', 'EXECUTE'),
+	'ledger_verify is not granted to PUBLIC');
 SELECT has_function('ledger_set_deletion_protection', ARRAY['regclass', 'boolean']);
 SELECT has_function('ledger_document_id', ARRAY['regclass', 'tid']);
 SELECT has_function('ledger_document_version', ARRAY['regclass', 'tid']);

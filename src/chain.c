@@ -1,0 +1,639 @@
+/*-------------------------------------------------------------------------
+ *
+ * chain.c
+ *	  Transaction entries, the in-flight registry, sealing into blocks,
+ *	  and digests.
+ *
+ * A transaction that wrote revisions inserts one entry at pre-commit: a
+ * sequence number from a shared counter, its commit time, its revision
+ * count and the Merkle root of its revision hashes.  Taking the number
+ * and registering it as in flight happen under one spinlock, and the
+ * registration is cleared once the transaction's fate is visible, so the
+ * sealer can chain every entry below the lowest number in flight without
+ * ever skipping one or sealing one out of order.  Writers never wait on
+ * the sealer, or on one another, beyond that spinlock.
+ *
+ * docs/verification.md gives every byte layout hashed here.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "ledger.h"
+#include "merkle.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/indexing.h"
+#include "miscadmin.h"
+#include "storage/lmgr.h"
+#include "storage/proc.h"
+#include "storage/shmem.h"
+#include "storage/spin.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+#include "utils/xid8.h"
+
+#define TXN_TAG		"ledger.txn.v1"
+#define BLOCK_TAG	"ledger.block.v1"
+
+/* Entries per block at most; a backlog is sealed as several blocks. */
+#define BLOCK_MAX_ENTRIES	10000
+
+/* Columns of ledger.transactions and ledger.blocks (sql/ledger--0.1.sql). */
+enum
+{
+	Anum_txn_seq = 1,
+	Anum_txn_xid,
+	Anum_txn_committed_at,
+	Anum_txn_revision_count,
+	Anum_txn_merkle_root,
+	Natts_txn = Anum_txn_merkle_root
+};
+
+enum
+{
+	Anum_block_number = 1,
+	Anum_block_first_seq,
+	Anum_block_last_seq,
+	Anum_block_entry_count,
+	Anum_block_merkle_root,
+	Anum_block_previous_hash,
+	Anum_block_hash,
+	Anum_block_sealed_at,
+	Natts_block = Anum_block_sealed_at
+};
+
+typedef struct InflightSlot
+{
+	Oid			dboid;
+	uint64		seq;			/* 0: none */
+} InflightSlot;
+
+typedef struct ChainShared
+{
+	slock_t		mutex;
+	uint64		next_seq;
+	int			nslots;
+	InflightSlot inflight[FLEXIBLE_ARRAY_MEMBER];	/* by pgprocno */
+} ChainShared;
+
+static ChainShared *chain = NULL;
+
+/* Revision hashes written by this transaction, with the subtransaction. */
+typedef struct PendingLeaf
+{
+	int64		table_id;
+	int64		doc_id;
+	int32		version;
+	SubTransactionId subid;
+	uint8		hash[LEDGER_HASH_LEN];
+} PendingLeaf;
+
+static PendingLeaf *pending = NULL;
+static int64 npending = 0;
+static int64 maxpending = 0;
+static bool registered = false;
+static bool seq_floor_done = false;
+
+/* ------------------------------------------------------------------------
+ * Shared memory
+ * ------------------------------------------------------------------------
+ */
+
+static int
+slot_count(void)
+{
+	return MaxBackends + NUM_AUXILIARY_PROCS;
+}
+
+Size
+ledger_chain_shmem_size(void)
+{
+	return add_size(offsetof(ChainShared, inflight),
+					mul_size(slot_count(), sizeof(InflightSlot)));
+}
+
+void
+ledger_chain_shmem_init(void)
+{
+	bool		found;
+
+	chain = ShmemInitStruct("ledger chain", ledger_chain_shmem_size(), &found);
+	if (!found)
+	{
+		SpinLockInit(&chain->mutex);
+		chain->next_seq = 1;
+		chain->nslots = slot_count();
+		memset(chain->inflight, 0, sizeof(InflightSlot) * chain->nslots);
+	}
+}
+
+/*
+ * The counter lives in shared memory only, so after a restart it starts
+ * low again.  Before a backend takes its first number it lifts the
+ * counter above every number its database ever used; every process does
+ * so before its first use, so no number is ever reused.
+ */
+static void
+ensure_seq_floor(void)
+{
+	Relation	rel;
+	Relation	index;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	uint64		floor = 1;
+
+	if (seq_floor_done)
+		return;
+	rel = table_open(ledger_relation_oid("transactions"), AccessShareLock);
+	index = index_open(ledger_relation_oid("transactions_seq_idx"), AccessShareLock);
+	scan = systable_beginscan_ordered(rel, index, SnapshotAny, 0, NULL);
+	tup = systable_getnext_ordered(scan, BackwardScanDirection);
+	if (HeapTupleIsValid(tup))
+	{
+		bool		isnull;
+
+		floor = (uint64) DatumGetInt64(heap_getattr(tup, Anum_txn_seq,
+													RelationGetDescr(rel),
+													&isnull)) + 1;
+	}
+	systable_endscan_ordered(scan);
+	index_close(index, AccessShareLock);
+	table_close(rel, AccessShareLock);
+
+	SpinLockAcquire(&chain->mutex);
+	if (chain->next_seq < floor)
+		chain->next_seq = floor;
+	SpinLockRelease(&chain->mutex);
+	seq_floor_done = true;
+}
+
+static uint64
+take_seq(void)
+{
+	uint64		seq;
+	int			me = MyProc->pgprocno;
+
+	Assert(me >= 0 && me < chain->nslots);
+	SpinLockAcquire(&chain->mutex);
+	seq = chain->next_seq++;
+	chain->inflight[me].dboid = MyDatabaseId;
+	chain->inflight[me].seq = seq;
+	SpinLockRelease(&chain->mutex);
+	registered = true;
+	return seq;
+}
+
+static void
+release_seq(void)
+{
+	if (!registered)
+		return;
+	SpinLockAcquire(&chain->mutex);
+	chain->inflight[MyProc->pgprocno].seq = 0;
+	SpinLockRelease(&chain->mutex);
+	registered = false;
+}
+
+/* Every entry of this database numbered below the result has its fate known. */
+static uint64
+safe_bound(void)
+{
+	uint64		bound;
+
+	SpinLockAcquire(&chain->mutex);
+	bound = chain->next_seq;
+	for (int i = 0; i < chain->nslots; i++)
+	{
+		InflightSlot *s = &chain->inflight[i];
+
+		if (s->seq != 0 && s->dboid == MyDatabaseId && s->seq < bound)
+			bound = s->seq;
+	}
+	SpinLockRelease(&chain->mutex);
+	return bound;
+}
+
+/* ------------------------------------------------------------------------
+ * Hashes
+ * ------------------------------------------------------------------------
+ */
+
+static void
+sha256_or_error(const uint8 *data, size_t len, uint8 *out)
+{
+	if (!merkle_sha256(data, len, out))
+		elog(ERROR, "SHA-256 failed");
+}
+
+/* A root over leaf data of LEDGER_HASH_LEN bytes each. */
+void
+ledger_merkle_root(uint8 (*hashes)[LEDGER_HASH_LEN], int64 n, uint8 *root)
+{
+	for (int64 i = 0; i < n; i++)
+		if (!merkle_leaf(hashes[i], LEDGER_HASH_LEN, hashes[i]))
+			elog(ERROR, "SHA-256 failed");
+	if (!merkle_root((const uint8_t (*)[MERKLE_HASH_LEN]) hashes, n, root))
+		elog(ERROR, "SHA-256 failed");
+}
+
+/* Unix epoch microseconds, the time format of every hashed layout. */
+static int64
+unix_micros(TimestampTz t)
+{
+	return t + (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
+}
+
+void
+ledger_entry_hash(const LedgerTxnEntry *e, uint8 *out)
+{
+	uint8		buf[sizeof(TXN_TAG) + 8 + 8 + 4 + LEDGER_HASH_LEN];
+	int			n = sizeof(TXN_TAG);
+
+	memcpy(buf, TXN_TAG, sizeof(TXN_TAG));
+	put_be64(buf + n, (uint64) e->seq);
+	put_be64(buf + n + 8, (uint64) unix_micros(e->committed_at));
+	put_be32(buf + n + 16, (uint32) e->revision_count);
+	memcpy(buf + n + 20, e->merkle_root, LEDGER_HASH_LEN);
+	sha256_or_error(buf, sizeof(buf), out);
+}
+
+void
+ledger_block_hash(const LedgerBlock *b, uint8 *out)
+{
+	uint8		buf[sizeof(BLOCK_TAG) + LEDGER_HASH_LEN + 8 + LEDGER_HASH_LEN];
+	int			n = sizeof(BLOCK_TAG);
+
+	memcpy(buf, BLOCK_TAG, sizeof(BLOCK_TAG));
+	memcpy(buf + n, b->previous_hash, LEDGER_HASH_LEN);
+	put_be64(buf + n + LEDGER_HASH_LEN, (uint64) b->number);
+	memcpy(buf + n + LEDGER_HASH_LEN + 8, b->merkle_root, LEDGER_HASH_LEN);
+	sha256_or_error(buf, sizeof(buf), out);
+}
+
+/* ------------------------------------------------------------------------
+ * Transaction entries
+ * ------------------------------------------------------------------------
+ */
+
+void
+ledger_chain_note_revision(const LedgerRevision *rev)
+{
+	PendingLeaf *leaf;
+
+	if (npending == maxpending)
+	{
+		maxpending = Max(64, maxpending * 2);
+		pending = pending == NULL ?
+			MemoryContextAllocHuge(TopTransactionContext,
+								   sizeof(PendingLeaf) * maxpending) :
+			repalloc_huge(pending, sizeof(PendingLeaf) * maxpending);
+	}
+	leaf = &pending[npending++];
+	leaf->table_id = rev->table_id;
+	leaf->doc_id = rev->doc_id;
+	leaf->version = rev->version;
+	leaf->subid = GetCurrentSubTransactionId();
+	memcpy(leaf->hash, rev->revision_hash, LEDGER_HASH_LEN);
+}
+
+static int
+leaf_cmp(const void *a, const void *b)
+{
+	const PendingLeaf *x = a;
+	const PendingLeaf *y = b;
+
+	if (x->table_id != y->table_id)
+		return x->table_id < y->table_id ? -1 : 1;
+	if (x->doc_id != y->doc_id)
+		return x->doc_id < y->doc_id ? -1 : 1;
+	if (x->version != y->version)
+		return x->version < y->version ? -1 : 1;
+	return 0;
+}
+
+/* The leaves of a transaction, in (table id, document id, version) order. */
+static void
+pending_root(uint8 *root)
+{
+	uint8		(*hashes)[LEDGER_HASH_LEN];
+
+	qsort(pending, npending, sizeof(PendingLeaf), leaf_cmp);
+	hashes = MemoryContextAllocHuge(CurrentMemoryContext,
+									(Size) LEDGER_HASH_LEN * npending);
+	for (int64 i = 0; i < npending; i++)
+		memcpy(hashes[i], pending[i].hash, LEDGER_HASH_LEN);
+	ledger_merkle_root(hashes, npending, root);
+	pfree(hashes);
+}
+
+static Datum
+bytea_datum(const uint8 *data, int len)
+{
+	bytea	   *b = palloc(VARHDRSZ + len);
+
+	SET_VARSIZE(b, VARHDRSZ + len);
+	memcpy(VARDATA(b), data, len);
+	return PointerGetDatum(b);
+}
+
+/* A stored hash, or an error naming where a damaged one was found. */
+static void
+stored_hash(Datum d, bool isnull, uint8 *out, const char *what)
+{
+	bytea	   *b;
+
+	b = isnull ? NULL : DatumGetByteaPP(d);
+	if (b == NULL || VARSIZE_ANY_EXHDR(b) != LEDGER_HASH_LEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("ledger chain is damaged: %s has no valid hash", what),
+				 errhint("Run ledger_verify() to locate the damage.")));
+	memcpy(out, VARDATA_ANY(b), LEDGER_HASH_LEN);
+}
+
+static void
+insert_entry(uint64 seq, int64 count, const uint8 *root)
+{
+	Relation	rel = table_open(ledger_relation_oid("transactions"), RowExclusiveLock);
+	Datum		values[Natts_txn];
+	bool		nulls[Natts_txn] = {0};
+
+	values[Anum_txn_seq - 1] = Int64GetDatum((int64) seq);
+	values[Anum_txn_xid - 1] = FullTransactionIdGetDatum(GetTopFullTransactionId());
+	values[Anum_txn_committed_at - 1] = TimestampTzGetDatum(GetCurrentTimestamp());
+	values[Anum_txn_revision_count - 1] = Int32GetDatum((int32) count);
+	values[Anum_txn_merkle_root - 1] = bytea_datum(root, LEDGER_HASH_LEN);
+	CatalogTupleInsert(rel, heap_form_tuple(RelationGetDescr(rel), values, nulls));
+	table_close(rel, RowExclusiveLock);
+}
+
+/*
+ * At pre-commit: the transaction's entry.  The number is taken last, so a
+ * transaction stays in flight only for the insertion and the commit.
+ */
+static void
+write_entry(void)
+{
+	uint8		root[LEDGER_HASH_LEN];
+
+	if (npending == 0)
+		return;
+	if (npending > PG_INT32_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("transaction wrote too many ledger revisions"),
+				 errdetail("A transaction may write at most %d revisions.", PG_INT32_MAX),
+				 errhint("Split the change into several transactions.")));
+	ensure_seq_floor();
+	pending_root(root);
+	insert_entry(take_seq(), npending, root);
+	ledger_worker_ensure();
+}
+
+static void
+forget_pending(void)
+{
+	pending = NULL;				/* freed with TopTransactionContext */
+	npending = maxpending = 0;
+}
+
+static void
+chain_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+			write_entry();
+			break;
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PREPARE:
+			release_seq();
+			forget_pending();
+			break;
+		default:
+			break;
+	}
+}
+
+/* Revisions of a subtransaction that rolls back leave the set. */
+static void
+chain_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					   SubTransactionId parentSubid, void *arg)
+{
+	if (event != SUBXACT_EVENT_ABORT_SUB)
+		return;
+	while (npending > 0 && pending[npending - 1].subid >= mySubid)
+		npending--;
+}
+
+void
+ledger_chain_init(void)
+{
+	RegisterXactCallback(chain_xact_callback, NULL);
+	RegisterSubXactCallback(chain_subxact_callback, NULL);
+}
+
+/* ------------------------------------------------------------------------
+ * Blocks
+ * ------------------------------------------------------------------------
+ */
+
+/* Rows of ledger.transactions, or of a query with its columns in order. */
+void
+ledger_deform_entry(TupleDesc desc, HeapTuple tup, LedgerTxnEntry *e)
+{
+	bool		isnull;
+
+	e->seq = DatumGetInt64(heap_getattr(tup, Anum_txn_seq, desc, &isnull));
+	e->xid = DatumGetFullTransactionId(heap_getattr(tup, Anum_txn_xid, desc, &isnull));
+	e->committed_at = DatumGetTimestampTz(heap_getattr(tup, Anum_txn_committed_at, desc, &isnull));
+	e->revision_count = DatumGetInt32(heap_getattr(tup, Anum_txn_revision_count, desc, &isnull));
+	stored_hash(heap_getattr(tup, Anum_txn_merkle_root, desc, &isnull), isnull,
+				e->merkle_root, psprintf("transaction %lld", (long long) e->seq));
+}
+
+/* Rows of ledger.blocks, or of a query with its columns in order. */
+void
+ledger_deform_block(TupleDesc desc, HeapTuple tup, LedgerBlock *b)
+{
+	bool		isnull;
+	char	   *what;
+
+	b->number = DatumGetInt64(heap_getattr(tup, Anum_block_number, desc, &isnull));
+	b->first_seq = DatumGetInt64(heap_getattr(tup, Anum_block_first_seq, desc, &isnull));
+	b->last_seq = DatumGetInt64(heap_getattr(tup, Anum_block_last_seq, desc, &isnull));
+	b->entry_count = DatumGetInt32(heap_getattr(tup, Anum_block_entry_count, desc, &isnull));
+	b->sealed_at = DatumGetTimestampTz(heap_getattr(tup, Anum_block_sealed_at, desc, &isnull));
+	what = psprintf("block %lld", (long long) b->number);
+	stored_hash(heap_getattr(tup, Anum_block_merkle_root, desc, &isnull), isnull,
+				b->merkle_root, what);
+	stored_hash(heap_getattr(tup, Anum_block_previous_hash, desc, &isnull), isnull,
+				b->previous_hash, what);
+	stored_hash(heap_getattr(tup, Anum_block_hash, desc, &isnull), isnull,
+				b->hash, what);
+}
+
+static void
+insert_block(Relation rel, const LedgerBlock *b)
+{
+	Datum		values[Natts_block];
+	bool		nulls[Natts_block] = {0};
+
+	values[Anum_block_number - 1] = Int64GetDatum(b->number);
+	values[Anum_block_first_seq - 1] = Int64GetDatum(b->first_seq);
+	values[Anum_block_last_seq - 1] = Int64GetDatum(b->last_seq);
+	values[Anum_block_entry_count - 1] = Int32GetDatum(b->entry_count);
+	values[Anum_block_merkle_root - 1] = bytea_datum(b->merkle_root, LEDGER_HASH_LEN);
+	values[Anum_block_previous_hash - 1] = bytea_datum(b->previous_hash, LEDGER_HASH_LEN);
+	values[Anum_block_hash - 1] = bytea_datum(b->hash, LEDGER_HASH_LEN);
+	values[Anum_block_sealed_at - 1] = TimestampTzGetDatum(b->sealed_at);
+	CatalogTupleInsert(rel, heap_form_tuple(RelationGetDescr(rel), values, nulls));
+}
+
+/* The newest block visible to a snapshot; false if there is none. */
+static bool
+newest_block(Relation rel, Snapshot snap, LedgerBlock *b)
+{
+	Relation	index = index_open(ledger_relation_oid("blocks_number_idx"), AccessShareLock);
+	SysScanDesc scan = systable_beginscan_ordered(rel, index, snap, 0, NULL);
+	HeapTuple	tup = systable_getnext_ordered(scan, BackwardScanDirection);
+	bool		found = HeapTupleIsValid(tup);
+
+	if (found)
+		ledger_deform_block(RelationGetDescr(rel), tup, b);
+	systable_endscan_ordered(scan);
+	index_close(index, AccessShareLock);
+	return found;
+}
+
+static void
+no_blocks(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("ledger chain is damaged: it has no blocks"),
+			 errhint("Run ledger_verify() to locate the damage.")));
+}
+
+/* Chain a block after prev over the given entry hashes, and store it. */
+static void
+append_block(Relation rel, LedgerBlock *prev, uint8 (*hashes)[LEDGER_HASH_LEN],
+			 int n, int64 first_seq, int64 last_seq)
+{
+	LedgerBlock b;
+
+	b.number = prev->number + 1;
+	b.first_seq = first_seq;
+	b.last_seq = last_seq;
+	b.entry_count = n;
+	b.sealed_at = GetCurrentTimestamp();
+	memcpy(b.previous_hash, prev->hash, LEDGER_HASH_LEN);
+	ledger_merkle_root(hashes, n, b.merkle_root);
+	ledger_block_hash(&b, b.hash);
+	insert_block(rel, &b);
+	*prev = b;
+}
+
+/* Block 0 chains from 32 zero bytes over no entries. */
+void
+ledger_chain_bootstrap(void)
+{
+	Relation	rel = table_open(ledger_relation_oid("blocks"), ExclusiveLock);
+	LedgerBlock before;
+
+	memset(&before, 0, sizeof(before));
+	before.number = -1;
+	append_block(rel, &before, NULL, 0, 0, 0);
+	table_close(rel, ExclusiveLock);
+}
+
+/*
+ * Seal every entry whose fate is known into blocks, and return the newest
+ * block.  Sealers take turns through a self-conflicting lock on
+ * ledger.blocks that writers never take; it is held until commit.  The
+ * worker does not wait for it (a session may hold it for a while), so
+ * without "wait" this returns false when another sealer is at work.  The
+ * safe bound is read before the snapshot, so every committed entry below
+ * it is visible.
+ */
+bool
+ledger_chain_seal(LedgerBlock *newest, bool wait)
+{
+	Oid			blocks_oid = ledger_relation_oid("blocks");
+	Relation	blocks;
+	Relation	txns;
+	Relation	index;
+	SysScanDesc scan;
+	ScanKeyData key;
+	HeapTuple	tup;
+	Snapshot	snap;
+	uint64		bound;
+	uint8		(*hashes)[LEDGER_HASH_LEN];
+	int			n = 0;
+	int64		first_seq = 0;
+	int64		last_seq = 0;
+
+	if (wait)
+		LockRelationOid(blocks_oid, ExclusiveLock);
+	else if (!ConditionalLockRelationOid(blocks_oid, ExclusiveLock))
+		return false;
+	blocks = table_open(blocks_oid, NoLock);
+	ensure_seq_floor();
+	bound = safe_bound();
+	snap = RegisterSnapshot(GetLatestSnapshot());
+	if (!newest_block(blocks, snap, newest))
+		no_blocks();
+
+	txns = table_open(ledger_relation_oid("transactions"), AccessShareLock);
+	index = index_open(ledger_relation_oid("transactions_seq_idx"), AccessShareLock);
+	ScanKeyInit(&key, Anum_txn_seq, BTGreaterStrategyNumber, F_INT8GT,
+				Int64GetDatum(newest->last_seq));
+	scan = systable_beginscan_ordered(txns, index, snap, 1, &key);
+	hashes = palloc(sizeof(*hashes) * BLOCK_MAX_ENTRIES);
+	while ((tup = systable_getnext_ordered(scan, ForwardScanDirection)) != NULL)
+	{
+		LedgerTxnEntry e;
+
+		ledger_deform_entry(RelationGetDescr(txns), tup, &e);
+		if ((uint64) e.seq >= bound)
+			break;
+		if (n == 0)
+			first_seq = e.seq;
+		last_seq = e.seq;
+		ledger_entry_hash(&e, hashes[n++]);
+		if (n == BLOCK_MAX_ENTRIES)
+		{
+			append_block(blocks, newest, hashes, n, first_seq, last_seq);
+			n = 0;
+		}
+	}
+	if (n > 0)
+		append_block(blocks, newest, hashes, n, first_seq, last_seq);
+	pfree(hashes);
+	systable_endscan_ordered(scan);
+	index_close(index, AccessShareLock);
+	table_close(txns, AccessShareLock);
+	UnregisterSnapshot(snap);
+	table_close(blocks, NoLock);	/* held to commit: sealers take turns */
+	return true;
+}
+
+/* The newest block without sealing, as a standby or read-only caller sees it. */
+void
+ledger_chain_newest(LedgerBlock *newest)
+{
+	Relation	blocks = table_open(ledger_relation_oid("blocks"), AccessShareLock);
+	Snapshot	snap = RegisterSnapshot(GetLatestSnapshot());
+	bool		found = newest_block(blocks, snap, newest);
+
+	UnregisterSnapshot(snap);
+	table_close(blocks, AccessShareLock);
+	if (!found)
+		no_blocks();
+}

@@ -1,0 +1,671 @@
+/*-------------------------------------------------------------------------
+ *
+ * verify.c
+ *	  ledger_verify(): recompute the history from what is stored.
+ *
+ * Level "chain" recomputes every revision hash, every transaction's Merkle
+ * root and every block, from the stored values alone; it needs no key.
+ * Level "full" also opens every revision to recompute its data hash, and
+ * checks that the current rows of every ledger table are exactly the
+ * newest revisions of their documents.  The first failure is an error that
+ * names its place.
+ *
+ * Three cursors walk blocks, entries and revisions together, each in
+ * order, so memory stays flat however long the history is.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "ledger.h"
+
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/datetime.h"
+#include "utils/numeric.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
+
+PG_FUNCTION_INFO_V1(ledger_verify);
+PG_FUNCTION_INFO_V1(ledger_verify_digest);
+
+#define FETCH_ROWS			1000
+#define PROGRESS_SECS		10
+
+/* An SPI cursor read one row at a time. */
+typedef struct Cursor
+{
+	Portal		portal;
+	SPITupleTable *tt;
+	uint64		n;
+	uint64		pos;
+} Cursor;
+
+typedef struct Verify
+{
+	bool		full;
+	int64		revisions;
+	int64		transactions;
+	int64		blocks;
+	int64		unsealed;
+	int64		rows;
+	TimestampTz started;
+	TimestampTz reported;
+	LedgerBlock last;			/* newest block checked */
+	int64		digest_block;	/* -1: no digest given */
+	uint8		digest_hash[LEDGER_HASH_LEN];
+	bool		digest_found;
+	Cursor		blocks_c;
+	Cursor		entries_c;
+	Cursor		revisions_c;
+} Verify;
+
+static void
+cursor_open(Cursor *c, const char *sql)
+{
+	SPIPlanPtr	plan = SPI_prepare(sql, 0, NULL);
+
+	if (plan == NULL)
+		elog(ERROR, "ledger_verify: could not prepare \"%s\": %s",
+			 sql, SPI_result_code_string(SPI_result));
+	c->portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
+	c->tt = NULL;
+	c->n = c->pos = 0;
+}
+
+/* The current row, or NULL at the end. */
+static HeapTuple
+cursor_peek(Cursor *c)
+{
+	if (c->pos >= c->n)
+	{
+		if (c->tt != NULL)
+			SPI_freetuptable(c->tt);
+		SPI_cursor_fetch(c->portal, true, FETCH_ROWS);
+		c->tt = SPI_tuptable;
+		c->n = SPI_processed;
+		c->pos = 0;
+	}
+	return c->pos < c->n ? c->tt->vals[c->pos] : NULL;
+}
+
+static Datum
+cursor_value(Cursor *c, int col, bool *isnull)
+{
+	return SPI_getbinval(c->tt->vals[c->pos], c->tt->tupdesc, col, isnull);
+}
+
+static pg_attribute_noreturn() void
+fail(const char *place, const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("ledger verification failed at %s", place),
+			 errdetail("%s", detail),
+			 errhint("The history was changed outside the ledger. Restore the damaged place from a backup or an export, or compare with a digest kept outside the database.")));
+}
+
+static char *
+table_name(int64 table_id)
+{
+	char	   *name = NULL;
+	int			ret;
+	Datum		arg = Int64GetDatum(table_id);
+	Oid			argtype = INT8OID;
+
+	ret = SPI_execute_with_args("SELECT relid::regclass::text FROM ledger.tables "
+								"WHERE table_id = $1 AND dropped_at IS NULL",
+								1, &argtype, &arg, NULL, true, 1);
+	if (ret == SPI_OK_SELECT && SPI_processed == 1)
+		name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	if (name == NULL)
+		return psprintf("table id %lld", (long long) table_id);
+	return psprintf("table %s (table id %lld)", name, (long long) table_id);
+}
+
+static char *
+revision_place(const LedgerRevision *r)
+{
+	return psprintf("%s document %lld version %d", table_name(r->table_id),
+					(long long) r->doc_id, r->version);
+}
+
+static void
+report_progress(Verify *v)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	CHECK_FOR_INTERRUPTS();
+	if (!TimestampDifferenceExceeds(v->reported, now, PROGRESS_SECS * 1000))
+		return;
+	v->reported = now;
+	ereport(NOTICE,
+			(errmsg("ledger_verify: %lld revisions in %lld transactions and %lld blocks checked so far",
+					(long long) v->revisions, (long long) v->transactions,
+					(long long) v->blocks)));
+}
+
+static void
+hash_column(Cursor *c, int col, uint8 *out, bool zero_if_null,
+			const LedgerRevision *r, const char *what)
+{
+	bool		isnull;
+	Datum		d = cursor_value(c, col, &isnull);
+	bytea	   *b;
+
+	if (isnull && zero_if_null)
+	{
+		memset(out, 0, LEDGER_HASH_LEN);
+		return;
+	}
+	b = isnull ? NULL : DatumGetByteaPP(d);
+	if (b == NULL || VARSIZE_ANY_EXHDR(b) != LEDGER_HASH_LEN)
+		fail(revision_place(r), psprintf("Its %s is missing or not 32 bytes long.", what));
+	memcpy(out, VARDATA_ANY(b), LEDGER_HASH_LEN);
+}
+
+/*
+ * One revision: its revision hash from its stored fields and, at level
+ * full, its data hash from its payload.  Columns: seq, table_id, doc_id,
+ * version, op, data_hash, revision_hash, payload.
+ */
+static void
+check_revision(Verify *v, uint8 *leaf)
+{
+	Cursor	   *c = &v->revisions_c;
+	LedgerRevision r;
+	uint8		stored[LEDGER_HASH_LEN];
+	bool		isnull;
+	Datum		payload;
+
+	memset(&r, 0, sizeof(r));
+	r.table_id = DatumGetInt64(cursor_value(c, 2, &isnull));
+	r.doc_id = DatumGetInt64(cursor_value(c, 3, &isnull));
+	r.version = DatumGetInt32(cursor_value(c, 4, &isnull));
+	r.op = DatumGetChar(cursor_value(c, 5, &isnull));
+	hash_column(c, 6, r.data_hash, r.op == LEDGER_OP_DELETE, &r, "data hash");
+	hash_column(c, 7, stored, false, &r, "revision hash");
+	ledger_revision_hash(&r);
+	if (memcmp(stored, r.revision_hash, LEDGER_HASH_LEN) != 0)
+		fail(revision_place(&r), "Its revision hash does not match its table id, document id, version, operation and data hash.");
+
+	payload = cursor_value(c, 8, &isnull);
+	if (v->full && !isnull)
+	{
+		uint8		data_hash[LEDGER_HASH_LEN];
+		const char *problem;
+
+		problem = ledger_revision_data_hash(r.table_id, r.doc_id, r.version,
+											DatumGetByteaPP(payload), data_hash);
+		if (problem != NULL)
+			fail(revision_place(&r), problem);
+		if (memcmp(data_hash, r.data_hash, LEDGER_HASH_LEN) != 0)
+			fail(revision_place(&r), "Its data hash does not match its opened payload.");
+	}
+	else if (v->full && r.op != LEDGER_OP_DELETE)
+		fail(revision_place(&r), "It has no payload.");
+	memcpy(leaf, stored, LEDGER_HASH_LEN);
+	v->revisions++;
+}
+
+/* One transaction entry and its revisions; returns its entry hash. */
+static void
+check_entry(Verify *v, const LedgerTxnEntry *e, uint8 *entry_hash)
+{
+	Cursor	   *c = &v->revisions_c;
+	HeapTuple	tup;
+	uint8		(*leaves)[LEDGER_HASH_LEN] = NULL;
+	int64		n = 0;
+	int64		max = 0;
+	uint8		root[LEDGER_HASH_LEN];
+	bool		isnull;
+
+	while ((tup = cursor_peek(c)) != NULL &&
+		   DatumGetInt64(cursor_value(c, 1, &isnull)) == e->seq)
+	{
+		if (n == max)
+		{
+			max = Max(64, max * 2);
+			leaves = leaves == NULL ? palloc(sizeof(*leaves) * max) :
+				repalloc_huge(leaves, sizeof(*leaves) * max);
+		}
+		check_revision(v, leaves[n++]);
+		c->pos++;
+		report_progress(v);
+	}
+	if (n != e->revision_count)
+		fail(psprintf("transaction %lld", (long long) e->seq),
+			 psprintf("The entry counts %d revisions, the journal holds %lld.",
+					  e->revision_count, (long long) n));
+	ledger_merkle_root(leaves, n, root);
+	if (memcmp(root, e->merkle_root, LEDGER_HASH_LEN) != 0)
+		fail(psprintf("transaction %lld", (long long) e->seq),
+			 "The Merkle root of its revisions does not match the entry.");
+	if (leaves != NULL)
+		pfree(leaves);
+	ledger_entry_hash(e, entry_hash);
+	v->transactions++;
+}
+
+/* The next entry if its number is at most max_seq. */
+static bool
+next_entry(Verify *v, int64 max_seq, LedgerTxnEntry *e)
+{
+	HeapTuple	tup = cursor_peek(&v->entries_c);
+
+	if (tup == NULL)
+		return false;
+	ledger_deform_entry(v->entries_c.tt->tupdesc, tup, e);
+	if (e->seq > max_seq)
+		return false;
+	v->entries_c.pos++;
+	return true;
+}
+
+static void
+check_block(Verify *v, const LedgerBlock *b)
+{
+	char	   *place = psprintf("block %lld", (long long) b->number);
+	uint8		(*hashes)[LEDGER_HASH_LEN] = NULL;
+	int64		n = 0;
+	int64		max = 0;
+	uint8		hash[LEDGER_HASH_LEN];
+	LedgerTxnEntry e;
+	int64		prev_number = v->blocks == 0 ? -1 : v->last.number;
+
+	if (b->number != prev_number + 1)
+		fail(place, psprintf("Block %lld should come next.", (long long) prev_number + 1));
+	if (memcmp(b->previous_hash, v->last.hash, LEDGER_HASH_LEN) != 0)
+		fail(place, "Its previous hash is not the hash of the block before it.");
+	if (b->number > 0 &&
+		(b->first_seq <= v->last.last_seq || b->last_seq < b->first_seq))
+		fail(place, "Its range of transactions overlaps the block before it.");
+
+	while (next_entry(v, b->last_seq, &e))
+	{
+		if (e.seq < b->first_seq)
+			fail(psprintf("transaction %lld", (long long) e.seq),
+				 "The entry lies between two blocks: no block covers it.");
+		if (n == max)
+		{
+			max = Max(64, max * 2);
+			hashes = hashes == NULL ? palloc(sizeof(*hashes) * max) :
+				repalloc_huge(hashes, sizeof(*hashes) * max);
+		}
+		check_entry(v, &e, hashes[n++]);
+	}
+	if (n != b->entry_count)
+		fail(place, psprintf("The block counts %d transactions, ledger.transactions holds %lld in its range.",
+							 b->entry_count, (long long) n));
+	ledger_merkle_root(hashes, n, hash);
+	if (memcmp(hash, b->merkle_root, LEDGER_HASH_LEN) != 0)
+		fail(place, "The Merkle root of its transactions does not match the block.");
+	ledger_block_hash(b, hash);
+	if (memcmp(hash, b->hash, LEDGER_HASH_LEN) != 0)
+		fail(place, "Its block hash does not match its contents.");
+	if (b->number == v->digest_block)
+	{
+		if (memcmp(b->hash, v->digest_hash, LEDGER_HASH_LEN) != 0)
+			fail(place, "Its hash differs from the digest: the history up to the digest has changed.");
+		v->digest_found = true;
+	}
+	if (hashes != NULL)
+		pfree(hashes);
+	v->last = *b;
+	v->blocks++;
+}
+
+/* The chain, from block 0 to the newest block, then the unsealed entries. */
+static void
+check_chain(Verify *v)
+{
+	HeapTuple	tup;
+	LedgerTxnEntry e;
+	bool		isnull;
+
+	cursor_open(&v->blocks_c, "SELECT * FROM ledger.blocks ORDER BY block_number");
+	cursor_open(&v->entries_c, "SELECT * FROM ledger.transactions ORDER BY seq");
+	cursor_open(&v->revisions_c,
+				v->full ?
+				"SELECT t.seq, j.table_id, j.doc_id, j.version, j.op, j.data_hash, j.revision_hash, j.payload "
+				"FROM ledger.journal j LEFT JOIN ledger.transactions t ON t.xid = j.xid "
+				"ORDER BY t.seq NULLS FIRST, j.table_id, j.doc_id, j.version" :
+				"SELECT t.seq, j.table_id, j.doc_id, j.version, j.op, j.data_hash, j.revision_hash, NULL::bytea "
+				"FROM ledger.journal j LEFT JOIN ledger.transactions t ON t.xid = j.xid "
+				"ORDER BY t.seq NULLS FIRST, j.table_id, j.doc_id, j.version");
+
+	/* A revision with no entry: the entry was removed. */
+	if (cursor_peek(&v->revisions_c) != NULL)
+	{
+		(void) cursor_value(&v->revisions_c, 1, &isnull);
+		if (isnull)
+		{
+			LedgerRevision r;
+
+			r.table_id = DatumGetInt64(cursor_value(&v->revisions_c, 2, &isnull));
+			r.doc_id = DatumGetInt64(cursor_value(&v->revisions_c, 3, &isnull));
+			r.version = DatumGetInt32(cursor_value(&v->revisions_c, 4, &isnull));
+			fail(revision_place(&r), "No transaction entry covers this revision.");
+		}
+	}
+
+	memset(&v->last, 0, sizeof(v->last));
+	while ((tup = cursor_peek(&v->blocks_c)) != NULL)
+	{
+		LedgerBlock b;
+
+		ledger_deform_block(v->blocks_c.tt->tupdesc, tup, &b);
+		v->blocks_c.pos++;
+		if (b.number == 0 && (b.entry_count != 0 || b.first_seq != 0 || b.last_seq != 0))
+			fail("block 0", "Block 0 must cover no transactions.");
+		check_block(v, &b);
+	}
+	if (v->blocks == 0)
+		fail("block 0", "The ledger has no blocks.");
+	while (next_entry(v, PG_INT64_MAX, &e))
+	{
+		uint8		hash[LEDGER_HASH_LEN];
+
+		check_entry(v, &e, hash);
+		v->unsealed++;
+	}
+}
+
+/* ------------------------------------------------------------------------
+ * Current rows (level full)
+ * ------------------------------------------------------------------------
+ */
+
+typedef struct DocVersion
+{
+	int64		doc_id;
+	int32		version;
+} DocVersion;
+
+static int
+doc_cmp(const void *a, const void *b)
+{
+	const DocVersion *x = a;
+	const DocVersion *y = b;
+
+	if (x->doc_id != y->doc_id)
+		return x->doc_id < y->doc_id ? -1 : 1;
+	return 0;
+}
+
+typedef struct RowContext
+{
+	const char *table;
+} RowContext;
+
+static void
+row_context(void *arg)
+{
+	errcontext("verifying the current rows of %s", ((RowContext *) arg)->table);
+}
+
+/*
+ * Every current row, opened (which checks its payload and its plaintext
+ * columns), with its document id and version; sorted by document.
+ */
+static DocVersion *
+current_rows(Relation rel, int64 *nrows)
+{
+	TableScanDesc scan = table_beginscan(rel, GetActiveSnapshot(), 0, NULL);
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	DocVersion *rows = NULL;
+	int64		n = 0;
+	int64		max = 0;
+
+	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		LedgerHeader hdr;
+
+		if (!ledger_header_at(rel, &slot->tts_tid, &hdr))
+			elog(ERROR, "row vanished under a scan");
+		if (n == max)
+		{
+			max = Max(64, max * 2);
+			rows = rows == NULL ? palloc(sizeof(DocVersion) * max) :
+				repalloc_huge(rows, sizeof(DocVersion) * max);
+		}
+		rows[n].doc_id = hdr.doc_id;
+		rows[n].version = hdr.version;
+		n++;
+		CHECK_FOR_INTERRUPTS();
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	table_endscan(scan);
+	if (n > 0)
+		qsort(rows, n, sizeof(DocVersion), doc_cmp);
+	*nrows = n;
+	return rows;
+}
+
+/* Merge the current rows with the newest revision of each document. */
+static void
+check_table(Verify *v, int64 table_id, Oid relid)
+{
+	Relation	rel = table_open(relid, AccessShareLock);
+	char	   *name = table_name(table_id);
+	RowContext rc = {name};
+	ErrorContextCallback cb = {error_context_stack, row_context, &rc};
+	DocVersion *rows;
+	int64		nrows;
+	int64		i = 0;
+	Cursor		newest;
+	HeapTuple	tup;
+
+	error_context_stack = &cb;
+	rows = current_rows(rel, &nrows);
+	error_context_stack = cb.previous;
+
+	cursor_open(&newest, psprintf("SELECT DISTINCT ON (doc_id) doc_id, version, op "
+								  "FROM ledger.journal WHERE table_id = %lld "
+								  "ORDER BY doc_id, version DESC", (long long) table_id));
+	while ((tup = cursor_peek(&newest)) != NULL || i < nrows)
+	{
+		bool		isnull;
+		int64		doc = tup ? DatumGetInt64(cursor_value(&newest, 1, &isnull)) : PG_INT64_MAX;
+		int32		version = tup ? DatumGetInt32(cursor_value(&newest, 2, &isnull)) : 0;
+		bool		deleted = tup ? DatumGetChar(cursor_value(&newest, 3, &isnull)) == LEDGER_OP_DELETE : true;
+
+		if (i < nrows && rows[i].doc_id < doc)
+			fail(psprintf("%s document %lld", name, (long long) rows[i].doc_id),
+				 "The table holds a row whose document has no revision in the journal.");
+		if (i < nrows && rows[i].doc_id == doc)
+		{
+			if (deleted)
+				fail(psprintf("%s document %lld", name, (long long) doc),
+					 "The table holds a row of a document that was deleted.");
+			if (rows[i].version != version)
+				fail(psprintf("%s document %lld version %d", name, (long long) doc, rows[i].version),
+					 psprintf("The current row is version %d, the newest revision is version %d.",
+							  rows[i].version, version));
+			if (i + 1 < nrows && rows[i + 1].doc_id == doc)
+				fail(psprintf("%s document %lld", name, (long long) doc),
+					 "The table holds more than one row of this document.");
+			i++;
+			v->rows++;
+		}
+		else if (!deleted)
+			fail(psprintf("%s document %lld version %d", name, (long long) doc, version),
+				 "The newest revision is not a deletion, but the table has no row of this document.");
+		newest.pos++;
+	}
+	SPI_cursor_close(newest.portal);
+	table_close(rel, AccessShareLock);
+}
+
+static void
+check_current_rows(Verify *v)
+{
+	int			ret;
+	SPITupleTable *tables;
+	uint64		ntables;
+
+	ret = SPI_execute("SELECT t.table_id, t.relid FROM ledger.tables t "
+					  "JOIN pg_class c ON c.oid = t.relid "
+					  "WHERE t.dropped_at IS NULL ORDER BY t.table_id", true, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "ledger_verify: could not list ledger tables");
+	tables = SPI_tuptable;
+	ntables = SPI_processed;
+	for (uint64 i = 0; i < ntables; i++)
+	{
+		bool		isnull;
+		int64		table_id = DatumGetInt64(SPI_getbinval(tables->vals[i], tables->tupdesc, 1, &isnull));
+		Oid			relid = DatumGetObjectId(SPI_getbinval(tables->vals[i], tables->tupdesc, 2, &isnull));
+
+		check_table(v, table_id, relid);
+	}
+}
+
+/* ------------------------------------------------------------------------
+ * SQL entry points
+ * ------------------------------------------------------------------------
+ */
+
+static Datum
+summary(FunctionCallInfo fcinfo, Verify *v)
+{
+	TupleDesc	desc;
+	Datum		values[7];
+	bool		nulls[7] = {0};
+	Interval   *elapsed = palloc0(sizeof(Interval));
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	elapsed->time = GetCurrentTimestamp() - v->started;
+	values[0] = Int64GetDatum(v->revisions);
+	values[1] = Int64GetDatum(v->transactions);
+	values[2] = Int64GetDatum(v->blocks);
+	values[3] = Int64GetDatum(v->unsealed);
+	values[4] = Int64GetDatum(v->rows);
+	nulls[4] = !v->full;
+	values[5] = Int64GetDatum(v->last.number);
+	values[6] = IntervalPGetDatum(elapsed);
+	return HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls));
+}
+
+/* Verify everything; with a digest block >= 0, also check its hash. */
+static void
+run(Verify *v, bool full, int64 digest_block, const uint8 *digest_hash)
+{
+	LedgerUserSave save;
+
+	memset(v, 0, sizeof(Verify));
+	v->full = full;
+	v->digest_block = digest_block;
+	if (digest_hash != NULL)
+		memcpy(v->digest_hash, digest_hash, LEDGER_HASH_LEN);
+	v->started = v->reported = GetCurrentTimestamp();
+	if (!OidIsValid(ledger_relation_oid("blocks")))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("extension \"ledger\" is not installed in this database")));
+	ledger_become_owner(&save);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "ledger_verify: SPI_connect failed");
+	check_chain(v);
+	if (full)
+		check_current_rows(v);
+	SPI_finish();
+	ledger_restore_user(&save);
+}
+
+static pg_attribute_noreturn() void
+bad_digest(const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid ledger digest"),
+			 errdetail("%s", detail),
+			 errhint("Pass the digest exactly as ledger_digest() returned it: {\"version\": 1, \"block\": N, \"hash\": \"<64 hex digits>\"}.")));
+}
+
+static int64
+digest_integer(JsonbValue *v, const char *key)
+{
+	char	   *text;
+	char	   *end;
+	long long	n;
+
+	if (v == NULL || v->type != jbvNumeric)
+		bad_digest(psprintf("The key \"%s\" must be a number.", key));
+	text = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
+	errno = 0;
+	n = strtoll(text, &end, 10);
+	if (errno != 0 || *end != '\0' || n < 0)
+		bad_digest(psprintf("The key \"%s\" must be a non-negative integer.", key));
+	return n;
+}
+
+/* Block number and hash of a digest; docs/verification.md gives its form. */
+void
+ledger_parse_digest(Jsonb *jb, int64 *block, uint8 *hash)
+{
+	JsonbValue *h;
+
+	if (!JB_ROOT_IS_OBJECT(jb))
+		bad_digest("A digest is a JSON object.");
+	if (digest_integer(getKeyJsonValueFromContainer(&jb->root, "version", 7, NULL),
+					   "version") != 1)
+		bad_digest("Only version 1 digests are known.");
+	*block = digest_integer(getKeyJsonValueFromContainer(&jb->root, "block", 5, NULL),
+							"block");
+	h = getKeyJsonValueFromContainer(&jb->root, "hash", 4, NULL);
+	if (h == NULL || h->type != jbvString || h->val.string.len != 2 * LEDGER_HASH_LEN ||
+		strspn(pnstrdup(h->val.string.val, h->val.string.len), "0123456789abcdefABCDEF") !=
+		2 * LEDGER_HASH_LEN)
+		bad_digest("The key \"hash\" must be 64 hexadecimal digits.");
+	hex_decode(h->val.string.val, h->val.string.len, (char *) hash);
+}
+
+static Datum
+verify_digest(FunctionCallInfo fcinfo, Jsonb *digest)
+{
+	Verify		v;
+	int64		block;
+	uint8		hash[LEDGER_HASH_LEN];
+
+	ledger_parse_digest(digest, &block, hash);
+	run(&v, false, block, hash);
+	if (!v.digest_found)
+		fail(psprintf("block %lld", (long long) block),
+			 "The ledger has no block with the digest's number: blocks were removed, or the digest is not from this ledger.");
+	return summary(fcinfo, &v);
+}
+
+Datum
+ledger_verify_digest(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_DATUM(verify_digest(fcinfo, PG_GETARG_JSONB_P(0)));
+}
+
+/*
+ * A quoted literal resolves to the text variant, so a digest written as a
+ * string literal arrives here; it is taken as the digest it spells.
+ */
+Datum
+ledger_verify(PG_FUNCTION_ARGS)
+{
+	char	   *level = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	Verify		v;
+
+	if (level[0] == '{')
+		PG_RETURN_DATUM(verify_digest(fcinfo,
+									  DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
+																		 CStringGetDatum(level)))));
+	if (strcmp(level, "chain") != 0 && strcmp(level, "full") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid verification level \"%s\"", level),
+				 errhint("Use \"chain\" (hashes only, no key needed), \"full\" (also opens every revision) or a digest.")));
+	run(&v, strcmp(level, "full") == 0, -1, NULL);
+	PG_RETURN_DATUM(summary(fcinfo, &v));
+}

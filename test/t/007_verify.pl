@@ -1,0 +1,218 @@
+# ledger_verify() finds every change made to the history behind the
+# extension's back, and names its place.
+#
+# Each case swaps the access method of the extension's tables to heap as a
+# superuser (the files stay byte for byte the same), changes them with
+# plain SQL, swaps back, runs ledger_verify() and rolls everything back,
+# so the cases are independent.  A clean history must verify before and
+# after every case: a check that always fails would pass this test
+# otherwise.
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::RealBin/lib";
+use LedgerTest;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $node = ledger_node('verify');
+
+$node->safe_psql('postgres', q{
+	CREATE TABLE acct (id int PRIMARY KEY, owner text, balance numeric) USING ledger;
+	INSERT INTO acct SELECT g, 'owner ' || g, g * 10 FROM generate_series(1, 50) g;
+	UPDATE acct SET balance = balance + 1 WHERE id <= 10;
+	DELETE FROM acct WHERE id = 50;
+	SELECT ledger_digest();
+	INSERT INTO acct VALUES (100, 'late', 1);
+});
+my $old_digest = $node->safe_psql('postgres',
+	q{SELECT digest FROM ledger_digest()});
+$node->safe_psql('postgres', q{
+	INSERT INTO acct VALUES (101, 'after the digest', 1);
+	SELECT ledger_digest();
+	INSERT INTO acct VALUES (102, 'unsealed', 2);
+});
+
+my ($doc1) = $node->safe_psql('postgres',
+	q{SELECT ledger_document_id('acct', ctid) FROM acct WHERE id = 1});
+my $tid = $node->safe_psql('postgres',
+	q{SELECT table_id FROM ledger.tables WHERE relid = 'acct'::regclass});
+
+# The revisions: 50 inserts, 10 updates, 1 tombstone, 3 late inserts.
+is($node->safe_psql('postgres',
+		q{SELECT revisions || ' ' || current_rows || ' ' || unsealed_transactions FROM ledger_verify('full')}),
+	'64 52 1', 'a clean history verifies, counting every revision and row');
+
+# SQL that gives relations (names in schema ledger, or qualified) another
+# access method.
+sub swap_am
+{
+	my ($am, @rels) = @_;
+	return join '', map {
+		my $rel = /\./ ? $_ : "ledger.$_";
+		"UPDATE pg_class SET relam = (SELECT oid FROM pg_am WHERE amname = '$am') "
+		  . "WHERE oid = '$rel'::regclass;\n"
+	} @rels;
+}
+
+# Run a change with the given tables on heap, then verify at the given
+# level, all in one transaction that is rolled back.
+sub tampered
+{
+	my ($change, $verify, @rels) = @_;
+	@rels = ('journal') unless @rels;
+	my $sql = "BEGIN;\n" . swap_am('heap', @rels) . "$change;\n"
+	  . join('', map { swap_am(/\./ ? 'ledger' : 'ledger_internal', $_) } @rels)
+	  . "SELECT * FROM $verify;\nROLLBACK;\n";
+	return psql_error($node, $sql);
+}
+
+sub detects
+{
+	my ($name, $change, $verify, $place, $detail, @rels) = @_;
+	my $e = tampered($change, $verify, @rels);
+	is($e->{sqlstate}, 'XX001', "$name: reported as data corruption");
+	like($e->{message}, $place, "$name: the report names the place");
+	like($e->{detail} // '', $detail, "$name: the report says what is wrong");
+	is($node->safe_psql('postgres', q{SELECT revisions FROM ledger_verify('full')}),
+		'64', "$name: the untouched history still verifies");
+}
+
+my $rev = "table_id = $tid AND doc_id = $doc1";
+
+detects('one payload byte',
+	"UPDATE ledger.journal SET payload = set_byte(payload, 60, get_byte(payload, 60) # 1) WHERE $rev AND version = 1",
+	"ledger_verify('full')",
+	qr/at table acct \(table id $tid\) document $doc1 version 1$/,
+	qr/fails authentication/);
+
+# The chain level never opens a payload: that is what lets it run
+# without keys.  Flipping a payload byte is a job for level full.
+is(tampered("UPDATE ledger.journal SET payload = set_byte(payload, 60, get_byte(payload, 60) # 1) WHERE $rev AND version = 1",
+		"ledger_verify('chain')")->{ret},
+	0, 'level chain does not open payloads');
+
+detects('a stored revision hash',
+	"UPDATE ledger.journal SET revision_hash = sha256(revision_hash) WHERE $rev AND version = 0",
+	"ledger_verify('chain')",
+	qr/document $doc1 version 0$/, qr/revision hash does not match/);
+
+detects('a stored data hash',
+	"UPDATE ledger.journal SET data_hash = sha256(data_hash) WHERE $rev AND version = 1",
+	"ledger_verify('chain')",
+	qr/document $doc1 version 1$/, qr/revision hash does not match/);
+
+detects('a deleted revision',
+	"DELETE FROM ledger.journal WHERE $rev AND version = 1",
+	"ledger_verify('chain')",
+	qr/at transaction \d+$/, qr/counts 10 revisions, the journal holds 9/);
+
+detects('two revisions of a document reordered',
+	"UPDATE ledger.journal SET version = -1 WHERE $rev AND version = 0;"
+	  . "UPDATE ledger.journal SET version = 0 WHERE $rev AND version = 1;"
+	  . "UPDATE ledger.journal SET version = 1 WHERE $rev AND version = -1",
+	"ledger_verify('chain')",
+	qr/document $doc1 version [01]$/, qr/revision hash does not match/);
+
+detects('two transactions reordered',
+	q{CREATE TEMP TABLE two AS SELECT seq FROM ledger.transactions ORDER BY seq LIMIT 2;
+	  UPDATE ledger.transactions SET seq = -seq WHERE seq = (SELECT min(seq) FROM two);
+	  UPDATE ledger.transactions SET seq = (SELECT min(seq) FROM two) WHERE seq = (SELECT max(seq) FROM two);
+	  UPDATE ledger.transactions SET seq = (SELECT max(seq) FROM two) WHERE seq < 0},
+	"ledger_verify('chain')",
+	qr/at block 1$/, qr/Merkle root of its transactions/, 'transactions');
+
+detects('a stored Merkle root of a transaction',
+	"UPDATE ledger.transactions SET merkle_root = sha256(merkle_root) WHERE seq = (SELECT min(seq) FROM ledger.transactions)",
+	"ledger_verify('chain')",
+	qr/at transaction \d+$/, qr/Merkle root of its revisions/, 'transactions');
+
+detects('a removed block',
+	'DELETE FROM ledger.blocks WHERE block_number = 1',
+	"ledger_verify('chain')",
+	qr/at block 2$/, qr/Block 1 should come next/, 'blocks');
+
+detects('a stored block hash',
+	'UPDATE ledger.blocks SET block_hash = sha256(block_hash) WHERE block_number = 1',
+	"ledger_verify('chain')",
+	qr/at block [12]$/, qr/block hash does not match|previous hash/, 'blocks');
+
+detects('a removed transaction entry',
+	"DELETE FROM ledger.transactions WHERE seq = (SELECT max(seq) FROM ledger.transactions)",
+	"ledger_verify('chain')",
+	qr/at table acct \(table id $tid\) document \d+ version 0$/, qr/No transaction entry covers/,
+	'transactions');
+
+# The current rows: heap's own UPDATE and DELETE change them without a
+# revision.
+detects('a current row deleted',
+	'DELETE FROM acct WHERE id = 2',
+	"ledger_verify('full')",
+	qr/at table acct \(table id $tid\) document \d+ version 1$/, qr/has no row of this document/,
+	'public.acct');
+{
+	my $e = tampered("UPDATE acct SET owner = 'mallory' WHERE id = 3",
+		"ledger_verify('full')", 'public.acct');
+	is($e->{sqlstate}, 'XX001', 'a current row rewritten: reported as data corruption');
+	like($e->{stderr}, qr/verifying the current rows of table acct \(table id $tid\)/,
+		'a current row rewritten: the report names the table');
+}
+
+# A history rewritten consistently after a digest: one transaction and
+# every block from the one that covers it are removed, and the rest is
+# sealed again.  The chain is whole again, but the old digest no longer
+# matches.
+{
+	my $sql = "BEGIN;\n"
+	  . swap_am('heap', qw(journal transactions blocks public.acct))
+	  . qq{CREATE TEMP TABLE victim AS
+		     SELECT xid, seq FROM ledger.transactions ORDER BY seq DESC OFFSET 2 LIMIT 1;
+		   DELETE FROM ledger.journal WHERE xid = (SELECT xid FROM victim);
+		   DELETE FROM ledger.blocks WHERE last_seq >= (SELECT seq FROM victim);
+		   DELETE FROM ledger.transactions WHERE xid = (SELECT xid FROM victim);
+		   DELETE FROM acct WHERE id = 100;
+		 }
+	  . swap_am('ledger_internal', qw(journal transactions blocks))
+	  . swap_am('ledger', 'public.acct')
+	  . qq{SELECT ledger_digest();
+		   SELECT 'chain ok ' || revisions FROM ledger_verify('chain');
+		   SELECT 'full ok ' || revisions FROM ledger_verify('full');
+		   SELECT * FROM ledger_verify('$old_digest'::jsonb);
+		   ROLLBACK;};
+	my $e = psql_error($node, $sql);
+	like($e->{stdout}, qr/chain ok 63/, 'a consistent rewrite passes the chain check');
+	like($e->{stdout}, qr/full ok 63/, 'a consistent rewrite passes the full check');
+	is($e->{sqlstate}, 'XX001', 'a consistent rewrite fails against the old digest');
+	like($e->{detail} // '', qr/differs from the digest/, 'the report says the history changed');
+}
+
+# The digest check itself.
+is($node->safe_psql('postgres', "SELECT blocks > 0 FROM ledger_verify('$old_digest'::jsonb)"),
+	't', 'the history up to an earlier digest is unchanged');
+is(psql_error($node, q{SELECT * FROM ledger_verify('{"version": 1, "block": 999, "hash": "00"}'::jsonb)})->{sqlstate},
+	'22023', 'a malformed digest is refused as an invalid parameter');
+like(psql_error($node,
+		q{SELECT * FROM ledger_verify('{"version": 1, "block": 999, "hash": "0000000000000000000000000000000000000000000000000000000000000000"}'::jsonb)})->{detail},
+	qr/no block with the digest's number/, 'a digest beyond the chain is reported');
+
+# Level chain needs no key: it runs with the keyring gone.
+my $keyring = keyring_path($node);
+rename $keyring, "$keyring.away" or die "rename: $!";
+$node->restart;
+is($node->safe_psql('postgres', q{SELECT revisions FROM ledger_verify('chain')}),
+	'64', 'level chain runs without the keyring');
+is(psql_error($node, q{SELECT * FROM ledger_verify('full')})->{sqlstate},
+	'LD001', 'level full needs the key');
+rename "$keyring.away", $keyring or die "rename: $!";
+$node->restart;
+is($node->safe_psql('postgres', q{SELECT revisions FROM ledger_verify('full')}),
+	'64', 'level full runs again with the keyring back');
+
+# Only a superuser, or a role granted EXECUTE, may verify.
+$node->safe_psql('postgres', 'CREATE ROLE auditor LOGIN');
+is(psql_error($node, q{SELECT * FROM ledger_verify('chain')}, extra_params => ['-U', 'auditor'])->{sqlstate},
+	'42501', 'an ordinary role may not verify');
+
+$node->stop;
+done_testing();
