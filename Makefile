@@ -17,10 +17,12 @@ OBJS = \
 	src/guard.o \
 	src/sqlfuncs.o \
 	src/merkle.o \
+	src/layout.o \
 	src/chain.o \
 	src/worker.o \
 	src/verify.o \
-	src/history.o
+	src/history.o \
+	src/proof.o
 
 EXTENSION = ledger
 DATA = sql/ledger--0.1.sql

@@ -75,6 +75,8 @@ CREATE TABLE ledger.journal (
 -- Ciphertext does not compress; keep it out of line, uncompressed.
 ALTER TABLE ledger.journal ALTER COLUMN payload SET STORAGE EXTERNAL;
 CREATE UNIQUE INDEX journal_revision_idx ON ledger.journal (table_id, doc_id, version);
+-- A transaction's revisions, for proofs and for its entry.
+CREATE INDEX journal_xid_idx ON ledger.journal (xid);
 
 -- One entry per committed transaction that wrote revisions: the Merkle
 -- root of its revision hashes, numbered in commit order.  xid joins an
@@ -172,3 +174,18 @@ RETURNS TABLE (doc_id bigint, version integer, operation text, seq bigint,
                revision_hash bytea, data jsonb)
 AS 'MODULE_PATHNAME', 'ledger_history_json'
 LANGUAGE C CALLED ON NULL INPUT STABLE PARALLEL UNSAFE;
+
+CREATE FUNCTION ledger_proof(tbl regclass, doc_id bigint, version integer, digest jsonb)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'ledger_proof'
+LANGUAGE C STRICT STABLE PARALLEL UNSAFE;
+
+CREATE FUNCTION ledger_consistency_proof(old_digest jsonb, new_digest jsonb)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'ledger_consistency_proof'
+LANGUAGE C STRICT STABLE PARALLEL UNSAFE;
+
+CREATE FUNCTION ledger_verify_proof(proof jsonb, digest jsonb, old_digest jsonb DEFAULT NULL)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'ledger_verify_proof'
+LANGUAGE C CALLED ON NULL INPUT IMMUTABLE PARALLEL SAFE;

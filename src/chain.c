@@ -18,7 +18,7 @@
  *-------------------------------------------------------------------------
  */
 #include "ledger.h"
-#include "merkle.h"
+#include "layout.h"
 
 #include "access/genam.h"
 #include "access/htup_details.h"
@@ -36,9 +36,6 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 #include "utils/xid8.h"
-
-#define TXN_TAG		"ledger.txn.v1"
-#define BLOCK_TAG	"ledger.block.v1"
 
 /* Entries per block at most; a backlog is sealed as several blocks. */
 #define BLOCK_MAX_ENTRIES	10000
@@ -223,13 +220,6 @@ safe_bound(void)
  * ------------------------------------------------------------------------
  */
 
-static void
-sha256_or_error(const uint8 *data, size_t len, uint8 *out)
-{
-	if (!merkle_sha256(data, len, out))
-		elog(ERROR, "SHA-256 failed");
-}
-
 /* A root over leaf data of LEDGER_HASH_LEN bytes each. */
 void
 ledger_merkle_root(uint8 (*hashes)[LEDGER_HASH_LEN], int64 n, uint8 *root)
@@ -242,8 +232,8 @@ ledger_merkle_root(uint8 (*hashes)[LEDGER_HASH_LEN], int64 n, uint8 *root)
 }
 
 /* Unix epoch microseconds, the time format of every hashed layout. */
-static int64
-unix_micros(TimestampTz t)
+int64
+ledger_unix_micros(TimestampTz t)
 {
 	return t + (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
 }
@@ -251,28 +241,16 @@ unix_micros(TimestampTz t)
 void
 ledger_entry_hash(const LedgerTxnEntry *e, uint8 *out)
 {
-	uint8		buf[sizeof(TXN_TAG) + 8 + 8 + 4 + LEDGER_HASH_LEN];
-	int			n = sizeof(TXN_TAG);
-
-	memcpy(buf, TXN_TAG, sizeof(TXN_TAG));
-	put_be64(buf + n, (uint64) e->seq);
-	put_be64(buf + n + 8, (uint64) unix_micros(e->committed_at));
-	put_be32(buf + n + 16, (uint32) e->revision_count);
-	memcpy(buf + n + 20, e->merkle_root, LEDGER_HASH_LEN);
-	sha256_or_error(buf, sizeof(buf), out);
+	if (!layout_entry_hash(e->seq, ledger_unix_micros(e->committed_at),
+						   e->revision_count, e->merkle_root, out))
+		elog(ERROR, "SHA-256 failed");
 }
 
 void
 ledger_block_hash(const LedgerBlock *b, uint8 *out)
 {
-	uint8		buf[sizeof(BLOCK_TAG) + LEDGER_HASH_LEN + 8 + LEDGER_HASH_LEN];
-	int			n = sizeof(BLOCK_TAG);
-
-	memcpy(buf, BLOCK_TAG, sizeof(BLOCK_TAG));
-	memcpy(buf + n, b->previous_hash, LEDGER_HASH_LEN);
-	put_be64(buf + n + LEDGER_HASH_LEN, (uint64) b->number);
-	memcpy(buf + n + LEDGER_HASH_LEN + 8, b->merkle_root, LEDGER_HASH_LEN);
-	sha256_or_error(buf, sizeof(buf), out);
+	if (!layout_block_hash(b->previous_hash, b->number, b->merkle_root, out))
+		elog(ERROR, "SHA-256 failed");
 }
 
 /* ------------------------------------------------------------------------

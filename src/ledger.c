@@ -45,7 +45,7 @@ typedef struct OidCacheEntry
 static OidCacheEntry oid_cache[] = {
 	{"journal"}, {"journal_revision_idx"}, {"keys"}, {"tables"},
 	{"tables_relid_idx"}, {"table_id_seq"}, {"key_id_seq"},
-	{"document_id_seq"}, {"transactions"}, {"transactions_seq_idx"},
+	{"document_id_seq"}, {"journal_xid_idx"}, {"transactions"}, {"transactions_seq_idx"},
 	{"blocks"}, {"blocks_number_idx"}, {NULL}
 };
 

@@ -274,6 +274,7 @@ extern void ledger_chain_init(void);
 extern void ledger_chain_note_revision(const LedgerRevision *rev);
 extern void ledger_merkle_root(uint8 (*hashes)[LEDGER_HASH_LEN], int64 n,
 							   uint8 *root);
+extern int64 ledger_unix_micros(TimestampTz t);
 extern void ledger_entry_hash(const LedgerTxnEntry *e, uint8 *out);
 extern void ledger_block_hash(const LedgerBlock *b, uint8 *out);
 extern void ledger_deform_entry(TupleDesc desc, HeapTuple tup, LedgerTxnEntry *e);

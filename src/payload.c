@@ -38,6 +38,7 @@
  *-------------------------------------------------------------------------
  */
 #include "ledger.h"
+#include "layout.h"
 
 #include "access/detoast.h"
 #include "access/heaptoast.h"
@@ -62,7 +63,6 @@
 #define TRAILER_LEN			4
 
 #define ROW_AAD_TAG			"ledger.row.v1"
-#define REVISION_TAG		"ledger.revision.v1"
 
 static MemoryContext scratch = NULL;
 
@@ -250,16 +250,9 @@ row_aad(uint8 *aad, int64 table_id, const uint8 *hdr, int hdrlen)
 void
 ledger_revision_hash(LedgerRevision *rev)
 {
-	uint8		buf[sizeof(REVISION_TAG) + 8 + 8 + 4 + 1 + LEDGER_HASH_LEN];
-	int			n = sizeof(REVISION_TAG);
-
-	memcpy(buf, REVISION_TAG, sizeof(REVISION_TAG));
-	put_be64(buf + n, (uint64) rev->table_id);
-	put_be64(buf + n + 8, (uint64) rev->doc_id);
-	put_be32(buf + n + 16, (uint32) rev->version);
-	buf[n + 20] = (uint8) rev->op;
-	memcpy(buf + n + 21, rev->data_hash, LEDGER_HASH_LEN);
-	ledger_sha256(buf, sizeof(buf), rev->revision_hash);
+	if (!layout_revision_hash(rev->table_id, rev->doc_id, rev->version, rev->op,
+							  rev->data_hash, rev->revision_hash))
+		elog(ERROR, "SHA-256 failed");
 }
 
 /*

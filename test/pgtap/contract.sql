@@ -2,7 +2,7 @@
 -- and the SQLSTATE of each refusal.  Runs in one transaction that is
 -- rolled back, so it leaves nothing behind.
 BEGIN;
-SELECT plan(48);
+SELECT plan(52);
 
 -- Objects the extension installs
 SELECT has_schema('ledger');
@@ -40,6 +40,11 @@ SELECT index_is_unique('ledger', 'blocks', 'blocks_number_idx');
 SELECT has_function('ledger_digest', ARRAY[]::text[]);
 SELECT has_function('ledger_verify', ARRAY['text']);
 SELECT has_function('ledger_verify', ARRAY['jsonb']);
+SELECT has_function('ledger_proof', ARRAY['regclass', 'bigint', 'integer', 'jsonb']);
+SELECT has_function('ledger_consistency_proof', ARRAY['jsonb', 'jsonb']);
+SELECT has_function('ledger_verify_proof', ARRAY['jsonb', 'jsonb', 'jsonb']);
+SELECT has_index('ledger', 'journal', 'journal_xid_idx', ARRAY['xid'],
+	'a transaction finds its revisions');
 SELECT ok(NOT has_function_privilege('public', 'ledger_verify(text)', 'EXECUTE'),
 	'ledger_verify is not granted to PUBLIC');
 SELECT has_function('ledger_set_deletion_protection', ARRAY['regclass', 'boolean']);
