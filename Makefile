@@ -18,6 +18,7 @@ OBJS = \
 	src/sqlfuncs.o \
 	src/merkle.o \
 	src/layout.o \
+	src/proofjson.o \
 	src/chain.o \
 	src/worker.o \
 	src/verify.o \
@@ -42,7 +43,7 @@ PROVE_TESTS = test/t/*.pl
 
 PG_CPPFLAGS = -I$(srcdir)/src -Wall -Wextra -Werror \
 	-Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers
-SHLIB_LINK = -lcrypto
+SHLIB_LINK = -lcrypto -ljansson
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)

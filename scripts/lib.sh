@@ -18,7 +18,7 @@ export PG_CONFIG
 # and libubsan1 are the gcc-12 sanitizer runtimes that test.sh's sanitizer
 # pass preloads; build-essential pulls them in too, naming them documents it.
 LEDGER_APT_PACKAGES=(
-	build-essential pkg-config libssl-dev
+	build-essential pkg-config libssl-dev libjansson-dev python3
 	postgresql-15 postgresql-server-dev-15
 	postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl
 	libipc-run-perl libasan8 libubsan1

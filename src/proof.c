@@ -14,7 +14,7 @@
  *-------------------------------------------------------------------------
  */
 #include "ledger.h"
-#include "layout.h"
+#include "proofjson.h"
 
 #include "access/table.h"
 #include "catalog/pg_type.h"
@@ -25,7 +25,6 @@
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
-#include "utils/numeric.h"
 
 PG_FUNCTION_INFO_V1(ledger_proof);
 PG_FUNCTION_INFO_V1(ledger_consistency_proof);
@@ -408,227 +407,46 @@ ledger_consistency_proof(PG_FUNCTION_ARGS)
 }
 
 /* ------------------------------------------------------------------------
- * Reading a proof back
+ * Checking
  * ------------------------------------------------------------------------
  */
-
-static pg_attribute_noreturn() void
-bad_proof(const char *detail)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("invalid ledger proof"),
-			 errdetail("%s", detail),
-			 errhint("Pass the proof exactly as ledger_proof() or ledger_consistency_proof() returned it.")));
-}
-
-static JsonbValue *
-field(JsonbContainer *obj, const char *key, enum jbvType type)
-{
-	JsonbValue *v = getKeyJsonValueFromContainer(obj, key, strlen(key), NULL);
-
-	if (v == NULL || v->type != type)
-		bad_proof(psprintf("The key \"%s\" is missing or of the wrong type.", key));
-	return v;
-}
-
-static JsonbContainer *
-object(JsonbContainer *obj, const char *key)
-{
-	JsonbValue *v = field(obj, key, jbvBinary);
-
-	if (!JsonContainerIsObject(v->val.binary.data))
-		bad_proof(psprintf("The key \"%s\" must hold an object.", key));
-	return v->val.binary.data;
-}
-
-static JsonbContainer *
-array(JsonbContainer *obj, const char *key)
-{
-	JsonbValue *v = getKeyJsonValueFromContainer(obj, key, strlen(key), NULL);
-
-	if (v == NULL || v->type != jbvBinary || !JsonContainerIsArray(v->val.binary.data))
-		bad_proof(psprintf("The key \"%s\" must hold an array.", key));
-	return v->val.binary.data;
-}
-
-static int64
-integer(JsonbContainer *obj, const char *key, int64 min, int64 max)
-{
-	JsonbValue *v = field(obj, key, jbvNumeric);
-	char	   *text = DatumGetCString(DirectFunctionCall1(numeric_out,
-														   NumericGetDatum(v->val.numeric)));
-	char	   *end;
-	long long	n;
-
-	errno = 0;
-	n = strtoll(text, &end, 10);
-	if (errno != 0 || *end != '\0' || n < min || n > max)
-		bad_proof(psprintf("The key \"%s\" must be an integer from %lld to %lld.",
-						   key, (long long) min, (long long) max));
-	return n;
-}
-
-static void
-hex_value(JsonbValue *v, const char *key, uint8 *out)
-{
-	if (v == NULL || v->type != jbvString || v->val.string.len != 2 * LEDGER_HASH_LEN ||
-		strspn(pnstrdup(v->val.string.val, v->val.string.len), "0123456789abcdef") !=
-		2 * LEDGER_HASH_LEN)
-		bad_proof(psprintf("The key \"%s\" must be 64 lower-case hexadecimal digits.", key));
-	hex_decode(v->val.string.val, v->val.string.len, (char *) out);
-}
-
-static void
-read_hash(JsonbContainer *obj, const char *key, uint8 *out)
-{
-	hex_value(getKeyJsonValueFromContainer(obj, key, strlen(key), NULL), key, out);
-}
-
-static int
-read_path(JsonbContainer *obj, ProofStep *steps)
-{
-	JsonbContainer *arr = array(obj, "path");
-	uint32		n = JsonContainerSize(arr);
-
-	if (n > PROOF_MAX_PATH)
-		bad_proof(psprintf("A Merkle path has more than %d steps.", PROOF_MAX_PATH));
-	for (uint32 i = 0; i < n; i++)
-	{
-		JsonbValue *step = getIthJsonbValueFromContainer(arr, i);
-		JsonbValue *side;
-
-		if (step == NULL || step->type != jbvBinary || !JsonContainerIsObject(step->val.binary.data))
-			bad_proof("A step of a Merkle path must be an object.");
-		side = field(step->val.binary.data, "side", jbvString);
-		if (side->val.string.len == 4 && memcmp(side->val.string.val, "left", 4) == 0)
-			steps[i].left = 1;
-		else if (side->val.string.len == 5 && memcmp(side->val.string.val, "right", 5) == 0)
-			steps[i].left = 0;
-		else
-			bad_proof("The side of a Merkle path step must be \"left\" or \"right\".");
-		read_hash(step->val.binary.data, "hash", steps[i].hash);
-	}
-	return (int) n;
-}
-
-static ProofLink *
-read_chain(JsonbContainer *obj, int64 *n)
-{
-	JsonbContainer *arr = array(obj, "chain");
-	uint32		count = JsonContainerSize(arr);
-	ProofLink  *links = palloc_extended(sizeof(ProofLink) * Max(count, 1), MCXT_ALLOC_HUGE);
-
-	for (uint32 i = 0; i < count; i++)
-	{
-		JsonbValue *link = getIthJsonbValueFromContainer(arr, i);
-
-		if (link == NULL || link->type != jbvBinary || !JsonContainerIsObject(link->val.binary.data))
-			bad_proof("A link of the chain must be an object.");
-		links[i].number = integer(link->val.binary.data, "number", 1, PG_INT64_MAX);
-		read_hash(link->val.binary.data, "merkle_root", links[i].merkle_root);
-	}
-	*n = count;
-	return links;
-}
-
-static void
-parse_revision_proof(JsonbContainer *root, RevisionProof *p)
-{
-	JsonbContainer *rev = object(root, "revision");
-	JsonbContainer *tx = object(root, "transaction");
-	JsonbContainer *block = object(root, "block");
-	JsonbValue *op = field(rev, "operation", jbvString);
-	JsonbValue *data_hash = getKeyJsonValueFromContainer(rev, "data_hash", 9, NULL);
-
-	memset(p, 0, sizeof(*p));
-	p->table_id = integer(rev, "table_id", 1, PG_INT64_MAX);
-	p->doc_id = integer(rev, "doc_id", 0, PG_INT64_MAX);
-	p->version = (int32) integer(rev, "version", 0, PG_INT32_MAX);
-	if (op->val.string.len != 1 || strchr("IUD", op->val.string.val[0]) == NULL)
-		bad_proof("The operation must be \"I\", \"U\" or \"D\".");
-	p->op = op->val.string.val[0];
-	if (p->op == 'D')
-	{
-		if (data_hash == NULL || data_hash->type != jbvNull)
-			bad_proof("A deletion has a null data hash.");
-	}
-	else
-		hex_value(data_hash, "data_hash", p->data_hash);
-	p->seq = integer(tx, "seq", 1, PG_INT64_MAX);
-	p->committed_at_us = integer(tx, "committed_at", PG_INT64_MIN, PG_INT64_MAX);
-	p->revision_count = (int32) integer(tx, "revision_count", 1, PG_INT32_MAX);
-	p->ntx = read_path(tx, p->tx_path);
-	p->block_number = integer(block, "number", 1, PG_INT64_MAX);
-	read_hash(block, "previous_hash", p->previous_hash);
-	p->nblock = read_path(block, p->block_path);
-	p->chain = read_chain(root, &p->nchain);
-}
-
-static ChainDigest
-digest_in(JsonbContainer *root, const char *key)
-{
-	JsonbValue *v = field(root, key, jbvBinary);
-	Jsonb	   *jb = JsonbValueToJsonb(v);
-
-	return digest_arg(jb);
-}
-
-static bool
-same_digest(const ChainDigest *a, const ChainDigest *b)
-{
-	return a->block == b->block && memcmp(a->hash, b->hash, LEDGER_HASH_LEN) == 0;
-}
 
 /*
  * True if the proof leads to the digest.  A proof that is not even well
  * formed is an error; one that is well formed but wrong is false, with
- * the reason as a NOTICE.
+ * the reason as a NOTICE.  The proof is read by proofjson.c, the same
+ * code the offline tool and the fuzz harness run.
  */
 Datum
 ledger_verify_proof(PG_FUNCTION_ARGS)
 {
 	Jsonb	   *proof;
 	ChainDigest d;
-	JsonbContainer *root;
-	JsonbValue *kind;
+	ParsedProof p;
+	char	   *text;
 	const char *problem;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		PG_RETURN_NULL();
 	proof = PG_GETARG_JSONB_P(0);
 	d = digest_arg(PG_GETARG_JSONB_P(1));
-	root = &proof->root;
-	if (!JB_ROOT_IS_OBJECT(proof))
-		bad_proof("A proof is a JSON object.");
-	if (integer(root, "version", 1, 1) != 1)
-		bad_proof("Only version 1 proofs are known.");
-	kind = field(root, "kind", jbvString);
-	if (kind->val.string.len == 8 && memcmp(kind->val.string.val, "revision", 8) == 0)
+	text = JsonbToCString(NULL, &proof->root, VARSIZE(proof));
+	problem = proof_parse(text, strlen(text), &p);
+	if (problem != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid ledger proof"),
+				 errdetail("%s", problem),
+				 errhint("Pass the proof exactly as ledger_proof() or ledger_consistency_proof() returned it.")));
+	problem = proof_check(&p, &d);
+	if (problem == NULL && p.kind == PROOF_CONSISTENCY && !PG_ARGISNULL(2))
 	{
-		RevisionProof p;
+		ChainDigest kept = digest_arg(PG_GETARG_JSONB_P(2));
 
-		parse_revision_proof(root, &p);
-		problem = proof_check_revision(&p, &d);
+		if (kept.block != p.old.block || memcmp(kept.hash, p.old.hash, LEDGER_HASH_LEN) != 0)
+			problem = "The proof starts from another digest than the one given.";
 	}
-	else if (kind->val.string.len == 11 && memcmp(kind->val.string.val, "consistency", 11) == 0)
-	{
-		ChainDigest old = digest_in(root, "old");
-		ProofLink  *links;
-		int64		n;
-
-		links = read_chain(root, &n);
-		problem = proof_check_consistency(&old, links, n, &d);
-		if (problem == NULL && !PG_ARGISNULL(2))
-		{
-			ChainDigest kept = digest_arg(PG_GETARG_JSONB_P(2));
-
-			if (!same_digest(&kept, &old))
-				problem = "The proof starts from another digest than the one given.";
-		}
-	}
-	else
-		bad_proof("The kind must be \"revision\" or \"consistency\".");
+	proof_free(&p);
 	if (problem != NULL)
 		ereport(NOTICE,
 				(errmsg("the ledger proof does not check"),

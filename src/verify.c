@@ -16,6 +16,7 @@
  *-------------------------------------------------------------------------
  */
 #include "ledger.h"
+#include "proofjson.h"
 
 #include "access/htup_details.h"
 #include "access/table.h"
@@ -24,7 +25,6 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/datetime.h"
-#include "utils/numeric.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
@@ -578,52 +578,22 @@ run(Verify *v, bool full, int64 digest_block, const uint8 *digest_hash)
 	ledger_restore_user(&save);
 }
 
-static pg_attribute_noreturn() void
-bad_digest(const char *detail)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("invalid ledger digest"),
-			 errdetail("%s", detail),
-			 errhint("Pass the digest exactly as ledger_digest() returned it: {\"version\": 1, \"block\": N, \"hash\": \"<64 hex digits>\"}.")));
-}
-
-static int64
-digest_integer(JsonbValue *v, const char *key)
-{
-	char	   *text;
-	char	   *end;
-	long long	n;
-
-	if (v == NULL || v->type != jbvNumeric)
-		bad_digest(psprintf("The key \"%s\" must be a number.", key));
-	text = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
-	errno = 0;
-	n = strtoll(text, &end, 10);
-	if (errno != 0 || *end != '\0' || n < 0)
-		bad_digest(psprintf("The key \"%s\" must be a non-negative integer.", key));
-	return n;
-}
-
 /* Block number and hash of a digest; docs/verification.md gives its form. */
 void
 ledger_parse_digest(Jsonb *jb, int64 *block, uint8 *hash)
 {
-	JsonbValue *h;
+	char	   *text = JsonbToCString(NULL, &jb->root, VARSIZE(jb));
+	ChainDigest d;
+	const char *problem = digest_parse(text, strlen(text), &d);
 
-	if (!JB_ROOT_IS_OBJECT(jb))
-		bad_digest("A digest is a JSON object.");
-	if (digest_integer(getKeyJsonValueFromContainer(&jb->root, "version", 7, NULL),
-					   "version") != 1)
-		bad_digest("Only version 1 digests are known.");
-	*block = digest_integer(getKeyJsonValueFromContainer(&jb->root, "block", 5, NULL),
-							"block");
-	h = getKeyJsonValueFromContainer(&jb->root, "hash", 4, NULL);
-	if (h == NULL || h->type != jbvString || h->val.string.len != 2 * LEDGER_HASH_LEN ||
-		strspn(pnstrdup(h->val.string.val, h->val.string.len), "0123456789abcdefABCDEF") !=
-		2 * LEDGER_HASH_LEN)
-		bad_digest("The key \"hash\" must be 64 hexadecimal digits.");
-	hex_decode(h->val.string.val, h->val.string.len, (char *) hash);
+	if (problem != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid ledger digest"),
+				 errdetail("%s", problem),
+				 errhint("Pass the digest exactly as ledger_digest() returned it: {\"version\": 1, \"block\": N, \"hash\": \"<64 hex digits>\"}.")));
+	*block = d.block;
+	memcpy(hash, d.hash, LEDGER_HASH_LEN);
 }
 
 static Datum
