@@ -53,3 +53,31 @@ include $(PGXS)
 .PHONY: bench
 bench:
 	$(srcdir)/scripts/bench.sh
+
+# ledger-verify, the offline auditor: server-independent code only.
+TOOL_SRCS = tools/ledger_verify.c src/merkle.c src/layout.c src/proofjson.c
+TOOL_CFLAGS = -O2 -Wall -Wextra -Werror -Wno-unused-parameter -I$(srcdir)/src
+EXTRA_CLEAN = ledger-verify fuzz-proof fuzz-work
+
+all: ledger-verify
+
+ledger-verify: $(TOOL_SRCS) src/merkle.h src/layout.h src/proofjson.h
+	$(CC) $(TOOL_CFLAGS) -o $@ $(TOOL_SRCS) -lcrypto -ljansson
+
+install: install-ledger-verify
+.PHONY: install-ledger-verify
+install-ledger-verify: ledger-verify
+	$(INSTALL_PROGRAM) ledger-verify '$(DESTDIR)$(bindir)/ledger-verify'
+
+# The fuzz harness of the proof reader and checker (clang's libFuzzer).
+FUZZ_SECONDS ?= 60
+FUZZ_SRCS = tools/fuzz_proof.c src/merkle.c src/layout.c src/proofjson.c
+fuzz-proof: $(FUZZ_SRCS) src/merkle.h src/layout.h src/proofjson.h
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+		-I$(srcdir)/src -o $@ $(FUZZ_SRCS) -lcrypto -ljansson
+
+.PHONY: fuzz
+fuzz: fuzz-proof
+	rm -rf fuzz-work && mkdir -p fuzz-work && cp $(srcdir)/tools/fuzz-corpus/* fuzz-work/
+	./fuzz-proof -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 \
+		-dict=$(srcdir)/tools/fuzz-proof.dict fuzz-work

@@ -9,6 +9,8 @@
 #   isolation    pg_isolation_regress (test/specs/*.spec)           } parts of
 #   tap          Perl TAP tests (test/t/*.pl, prove)                } make installcheck
 #   pgtap        pgTAP files (test/pgtap/*.sql, pg_prove) on a temporary cluster
+#   fuzz         the libFuzzer harness of the proof reader (make fuzz), 60 s;
+#                one pass when it ends without a finding
 #   sanitize     REGRESS again with an ASan+UBSan+assertions build (see sanitize.mk)
 #   conformance  test/conformance/run.sh, when it exists
 #
@@ -247,6 +249,21 @@ pgtap_cluster_stop() { # DIR
 
 # --------------------------------------------------------------- sanitizer
 
+# The fuzz harness of the code that reads proofs and digests from untrusted
+# JSON (tools/fuzz_proof.c).  It needs no server; any crash, sanitizer
+# report or accepted forgery stops it with a non-zero status.
+suite_fuzz() {
+	local rc=0
+	section fuzz
+	run_logged "$LOGS/fuzz.log" make -C "$TREE" fuzz FUZZ_SECONDS="${LEDGER_FUZZ_SECONDS:-60}" || rc=$?
+	if ((rc == 0)) && grep -q '^Done [0-9]* runs' "$LOGS/fuzz.log"; then
+		record fuzz 1 0 "$(grep -o '^Done [0-9]* runs' "$LOGS/fuzz.log" | tail -n 1)"
+	else
+		record fuzz 0 1 "$(rc_note "$rc"); the finding is in $LOGS/fuzz.log"
+		show_tail "$LOGS/fuzz.log" 60
+	fi
+}
+
 # Build with ASan+UBSan+assertions in a second private copy, install that
 # build, run REGRESS under it (scripts/sanitize.mk has the why and how),
 # then put the normal build back.  Every sanitizer report and failed
@@ -390,6 +407,7 @@ main() {
 	suite_isolation
 	suite_tap
 	suite_pgtap
+	suite_fuzz
 	if ((QUICK)); then
 		record sanitize 0 0 "skipped (--quick)"
 		record conformance 0 0 "skipped (--quick)"

@@ -189,3 +189,70 @@ CREATE FUNCTION ledger_verify_proof(proof jsonb, digest jsonb, old_digest jsonb 
 RETURNS boolean
 AS 'MODULE_PATHNAME', 'ledger_verify_proof'
 LANGUAGE C CALLED ON NULL INPUT IMMUTABLE PARALLEL SAFE;
+
+-- The journal of a block range as JSON Lines, for offline audit with
+-- ledger-verify: a header, the wrapped keys, each block followed by its
+-- transactions and their revisions, and the digest it ends at.
+CREATE FUNCTION ledger_export(from_block bigint DEFAULT 0, to_block bigint DEFAULT NULL)
+RETURNS SETOF text
+LANGUAGE sql STABLE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+  WITH last AS (
+    SELECT coalesce(to_block, max(block_number)) AS n FROM ledger.blocks
+  ), b AS (
+    SELECT blk.* FROM ledger.blocks blk, last
+     WHERE blk.block_number BETWEEN coalesce(from_block, 0) AND last.n
+  ), t AS (
+    SELECT tx.*, b.block_number FROM ledger.transactions tx
+      JOIN b ON tx.seq BETWEEN b.first_seq AND b.last_seq AND b.block_number > 0
+  ), lines AS (
+    SELECT 0 AS part, 0::bigint AS k1, 0::bigint AS k2, 0::bigint AS k3,
+           0::bigint AS k4, 0 AS k5,
+           jsonb_build_object('type', 'header', 'format', 1,
+                              'from_block', coalesce(from_block, 0), 'to_block', last.n) AS line
+      FROM last
+    UNION ALL
+    SELECT 1, k.key_id, k.version, 0, 0, 0,
+           jsonb_build_object('type', 'key', 'key_id', k.key_id, 'version', k.version,
+                              'kind', k.kind, 'parent_id', k.parent_id,
+                              'parent_version', k.parent_version, 'provider', k.provider,
+                              'provider_key_id', k.provider_key_id,
+                              'provider_key_version', k.provider_key_version,
+                              'table_id', k.table_id, 'wrapped', encode(k.wrapped, 'hex'))
+      FROM ledger.keys k
+    UNION ALL
+    SELECT 2, b.block_number, -1, 0, 0, 0,
+           jsonb_build_object('type', 'block', 'number', b.block_number,
+                              'first_seq', b.first_seq, 'last_seq', b.last_seq,
+                              'entry_count', b.entry_count,
+                              'merkle_root', encode(b.merkle_root, 'hex'),
+                              'previous_hash', encode(b.previous_hash, 'hex'),
+                              'block_hash', encode(b.block_hash, 'hex'),
+                              'sealed_at', (extract(epoch FROM b.sealed_at) * 1000000)::bigint)
+      FROM b
+    UNION ALL
+    SELECT 2, t.block_number, t.seq, -1, 0, 0,
+           jsonb_build_object('type', 'transaction', 'seq', t.seq,
+                              'committed_at', (extract(epoch FROM t.committed_at) * 1000000)::bigint,
+                              'revision_count', t.revision_count,
+                              'merkle_root', encode(t.merkle_root, 'hex'))
+      FROM t
+    UNION ALL
+    SELECT 2, t.block_number, t.seq, j.table_id, j.doc_id, j.version,
+           jsonb_build_object('type', 'revision', 'seq', t.seq, 'table_id', j.table_id,
+                              'doc_id', j.doc_id, 'version', j.version,
+                              'operation', j.op::text, 'key_id', j.key_id,
+                              'data_hash', encode(j.data_hash, 'hex'),
+                              'revision_hash', encode(j.revision_hash, 'hex'),
+                              'payload', encode(j.payload, 'hex'))
+      FROM t JOIN ledger.journal j ON j.xid = t.xid
+    UNION ALL
+    SELECT 3, 0, 0, 0, 0, 0,
+           jsonb_build_object('type', 'digest', 'version', 1, 'block', b.block_number,
+                              'hash', encode(b.block_hash, 'hex'))
+      FROM b, last WHERE b.block_number = last.n
+  )
+  SELECT line::text FROM lines ORDER BY part, k1, k2, k3, k4, k5
+$$;
+REVOKE ALL ON FUNCTION ledger_export(bigint, bigint) FROM PUBLIC;

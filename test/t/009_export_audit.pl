@@ -1,0 +1,187 @@
+# Offline audit: an export of the journal, a digest and proofs are checked
+# with no database, by ledger-verify and by test/independent/verify.py, a
+# re-implementation written from docs/verification.md that shares no code
+# with the extension.  Both must accept what the ledger wrote and reject
+# every change to it.
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::RealBin/lib";
+use LedgerTest;
+use File::Temp qw(tempdir);
+use IPC::Run;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $python = "$FindBin::RealBin/../independent/verify.py";
+my $tool   = 'ledger-verify';
+my $dir    = tempdir(CLEANUP => 1);
+
+my $node = ledger_node('audit');
+$node->safe_psql('postgres', q{
+	CREATE TABLE acct (id int PRIMARY KEY, owner text, balance numeric) USING ledger;
+	CREATE TABLE notes (id int, body text) USING ledger;
+	INSERT INTO acct SELECT g, 'owner ' || g, g * 100 FROM generate_series(1, 40) g;
+	INSERT INTO notes SELECT g, repeat('note ', g * 200) FROM generate_series(1, 5) g;
+	SELECT ledger_digest();
+	UPDATE acct SET balance = balance - 1 WHERE id % 3 = 0;
+	DELETE FROM notes WHERE id = 2;
+	SELECT ledger_digest();
+	BEGIN;
+	INSERT INTO acct VALUES (100, 'in a transaction', 1);
+	SAVEPOINT s; INSERT INTO acct VALUES (101, 'rolled back', 1); ROLLBACK TO s;
+	UPDATE acct SET owner = 'renamed' WHERE id = 1;
+	COMMIT;
+});
+my $old = $node->safe_psql('postgres', q{SELECT digest FROM ledger_digest()});
+$node->safe_psql('postgres', q{INSERT INTO acct VALUES (200, 'last', 2)});
+my $digest = $node->safe_psql('postgres', q{SELECT digest FROM ledger_digest()});
+
+sub write_file
+{
+	my ($name, $text) = @_;
+	my $path = "$dir/$name";
+	open my $fh, '>', $path or die "$path: $!";
+	print $fh $text;
+	close $fh;
+	return $path;
+}
+
+my $export = write_file('export.jsonl',
+	$node->safe_psql('postgres', q{SELECT * FROM ledger_export()}) . "\n");
+my $digest_file = write_file('digest.json', $digest);
+my $proof = write_file('proof.json', $node->safe_psql('postgres', qq{
+	SELECT ledger_proof('acct', ledger_document_id('acct', ctid), 1, '$digest')
+	  FROM acct WHERE id = 1}));
+my $cproof = write_file('consistency.json',
+	$node->safe_psql('postgres', qq{SELECT ledger_consistency_proof('$old', '$digest')}));
+my $revisions = $node->safe_psql('postgres', q{SELECT count(*) FROM ledger.journal});
+my $sealed = $node->safe_psql('postgres', q{SELECT count(*) FROM ledger.journal WHERE payload IS NOT NULL});
+
+sub run_cmd
+{
+	my @cmd = @_;
+	my ($out, $err) = ('', '');
+	IPC::Run::run(\@cmd, '>', \$out, '2>', \$err);
+	return ($? >> 8, $out . $err);
+}
+
+# The ledger's own export, digest and proofs check.
+my ($rc, $out) = run_cmd('python3', $python, $export, $digest_file, $proof, $cproof);
+is($rc, 0, 'the independent verifier accepts the export and both proofs');
+like($out, qr/ok: $revisions revisions in \d+ blocks lead to the digest/,
+	'the independent verifier recomputed every revision');
+like($out, qr/ok: document \d+ version 1 is in the history/, 'the independent verifier checks the inclusion proof');
+like($out, qr/ok: block \d+ extends to block \d+/, 'the independent verifier checks the consistency proof');
+
+($rc, $out) = run_cmd($tool, 'export', $export, $digest_file);
+is($rc, 0, 'ledger-verify accepts the export');
+like($out, qr/^ok: $revisions revisions/, 'ledger-verify recomputed every revision');
+($rc, $out) = run_cmd($tool, 'export', $export, $digest, '--keyring', keyring_path($node));
+is($rc, 0, 'ledger-verify accepts the export with the keyring');
+like($out, qr/$sealed payloads opened and their data hashes match/,
+	'with the keyring, every sealed payload is opened and its data hash checked');
+is((run_cmd($tool, 'proof', $proof, $digest_file))[0], 0, 'ledger-verify accepts the inclusion proof');
+is((run_cmd($tool, 'proof', $cproof, $digest))[0], 0, 'ledger-verify accepts the consistency proof');
+
+# A partial export, from block 2, checks against the same digest.
+my $partial = write_file('partial.jsonl',
+	$node->safe_psql('postgres', q{SELECT * FROM ledger_export(2)}) . "\n");
+is((run_cmd('python3', $python, $partial, $digest_file))[0], 0, 'a partial export checks (independent)');
+is((run_cmd($tool, 'export', $partial, $digest_file))[0], 0, 'a partial export checks (ledger-verify)');
+
+# Every change to the export is found by both.
+sub changed_export
+{
+	my ($name, $edit) = @_;
+	open my $in, '<', $export or die $!;
+	my @lines = <$in>;
+	close $in;
+	@lines = $edit->(@lines);
+	return write_file("$name.jsonl", join('', @lines));
+}
+
+sub flip_hex
+{
+	my ($line, $key) = @_;
+	$line =~ s/("$key": ")([0-9a-f])/$1 . ($2 eq '0' ? '1' : '0')/e or die "no $key in $line";
+	return $line;
+}
+
+my %cases = (
+	'a data hash' => sub {
+		my $done = 0;
+		map { !$done && /"type": "revision"/ && /"data_hash": "/ ? do { $done = 1; flip_hex($_, 'data_hash') } : $_ } @_;
+	},
+	'a revision hash' => sub {
+		my $done = 0;
+		map { !$done && /"type": "revision"/ ? do { $done = 1; flip_hex($_, 'revision_hash') } : $_ } @_;
+	},
+	'a removed revision' => sub {
+		my $done = 0;
+		grep { !(!$done && /"type": "revision"/ && ($done = 1)) } @_;
+	},
+	'a transaction root' => sub {
+		my $done = 0;
+		map { !$done && /"type": "transaction"/ ? do { $done = 1; flip_hex($_, 'merkle_root') } : $_ } @_;
+	},
+	'a block root' => sub {
+		map { /"type": "block", "number": 2,/ ? flip_hex($_, 'merkle_root') : $_ } @_;
+	},
+	'the last block removed' => sub {
+		my @blocks = grep { /"type": "block"/ } @_;
+		my $last = $blocks[-1];
+		grep { $_ ne $last } @_;
+	},
+);
+for my $name (sort keys %cases)
+{
+	my $bad = changed_export($name =~ s/ /_/gr, $cases{$name});
+	my ($prc, $pout) = run_cmd('python3', $python, $bad, $digest_file);
+	is($prc, 1, "$name: the independent verifier rejects the export");
+	like($pout, qr/FAILED: /, "$name: the independent verifier says where");
+	my ($trc, $tout) = run_cmd($tool, 'export', $bad, $digest_file);
+	is($trc, 1, "$name: ledger-verify rejects the export");
+	like($tout, qr/FAILED: (block|transaction|table id) \d+/, "$name: ledger-verify names the place");
+}
+
+# A payload byte: no hash covers the ciphertext, so only the keyring
+# check, which opens it, can tell.
+{
+	my $done = 0;
+	my $bad = changed_export('payload', sub {
+		map { !$done && /"payload": "[0-9a-f]/ ? do { $done = 1; s/("payload": "[0-9a-f]{100})([0-9a-f])/$1 . ($2 eq '0' ? '1' : '0')/e; $_ } : $_ } @_;
+	});
+	is((run_cmd($tool, 'export', $bad, $digest_file))[0], 0, 'a payload change passes the hash-only check');
+	my ($trc, $tout) = run_cmd($tool, 'export', $bad, $digest_file, '--keyring', keyring_path($node));
+	is($trc, 1, 'a payload change fails the keyring check');
+	like($tout, qr/fails authentication/, 'ledger-verify says the payload does not open');
+}
+
+# Another digest, and changed proofs, are rejected.
+is((run_cmd('python3', $python, $export, $old))[0], 1, 'the export does not end at an older digest');
+is((run_cmd($tool, 'export', $export, $old))[0], 1, 'ledger-verify: the export does not end at an older digest');
+is((run_cmd($tool, 'proof', $proof, $old))[0], 1, 'an inclusion proof does not lead to another digest');
+{
+	open my $in, '<', $proof or die $!;
+	my $text = join '', <$in>;
+	close $in;
+	$text =~ s/"side": "left"/"side": "RIGHT"/ or $text =~ s/"side": "right"/"side": "LEFT"/;
+	$text =~ s/"side": "RIGHT"/"side": "right"/;
+	$text =~ s/"side": "LEFT"/"side": "left"/;
+	my $bad = write_file('bad-proof.json', $text);
+	is((run_cmd('python3', $python, $export, $digest_file, $bad))[0], 1,
+		'a proof with a swapped side fails the independent check');
+	is((run_cmd($tool, 'proof', $bad, $digest_file))[0], 1, 'a proof with a swapped side fails ledger-verify');
+}
+is((run_cmd($tool, 'proof', '{"version": 1}', $digest_file))[0], 2, 'a malformed proof is an input error');
+is((run_cmd($tool, 'proof', $proof, '{"block": 1}'))[0], 2, 'a malformed digest is an input error');
+
+# Exporting is not for everyone.
+$node->safe_psql('postgres', 'CREATE ROLE clerk LOGIN');
+is(psql_error($node, 'SELECT * FROM ledger_export()', extra_params => ['-U', 'clerk'])->{sqlstate},
+	'42501', 'an ordinary role may not export');
+
+$node->stop;
+done_testing();
