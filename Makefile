@@ -23,7 +23,8 @@ OBJS = \
 	src/worker.o \
 	src/verify.o \
 	src/history.o \
-	src/proof.o
+	src/proof.o \
+	src/events.o
 
 EXTENSION = ledger
 DATA = sql/ledger--0.1.sql

@@ -19,6 +19,11 @@
 #               for BENCH_SECONDS per AM
 #   copy     5. COPY of BENCH_COPY_ROWS rows from a file into an empty
 #               table, timed, one client
+#   chain    6. the verifiable history, measured after the tests above:
+#               seal lag (commit to sealed block) of every transaction
+#               they committed; ledger_verify('chain') and ('full') over
+#               the whole journal, in revisions/s and payload MB/s; and
+#               the time to build and to check BENCH_PROOFS proofs
 # A CHECKPOINT precedes every measurement.  For each test it prints heap's
 # figure, ledger's, the ledger/heap ratio (TPS for 1-4, time for COPY), the
 # on-disk footprint (table + indexes + TOAST, plus for ledger the growth of
@@ -47,7 +52,8 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/bench/lib.sh"
 LEDGER_LOG_TAG=bench
 
-: "${BENCH_TESTS:=insert select update scan copy}"
+: "${BENCH_TESTS:=insert select update scan copy chain}"
+: "${BENCH_PROOFS:=200}"
 BENCH_DOC=${BENCH_DOC-$LEDGER_ROOT/docs/benchmarks.md}
 
 # Targets from the issue: TPS ratios at least, COPY time and size ratios at most.
@@ -249,6 +255,67 @@ test_copy() {
 	rm -f "$file"
 }
 
+# Timed SQL: milliseconds of the last statement, via psql's \timing.
+timed_ms() { # SQL
+	local out
+	out=$(bpsql -c '\timing on' -c "$1") || die "failed: $1"
+	sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' <<<"$out" | tail -n 1
+}
+
+test_chain() {
+	local ms revs bytes
+	bq "SELECT ledger_digest()" >/dev/null
+	# Seal lag of every transaction the write tests committed.
+	R[chain:lag]=$(bq "SELECT round(avg(lag)::numeric, 3) || ' s avg, ' ||
+		round(percentile_cont(0.99) WITHIN GROUP (ORDER BY lag)::numeric, 3) || ' s p99, ' ||
+		round(max(lag)::numeric, 3) || ' s max over ' || count(*) || ' transactions'
+		FROM (SELECT extract(epoch FROM b.sealed_at - t.committed_at) AS lag
+		      FROM ledger.transactions t JOIN ledger.blocks b
+		        ON t.seq BETWEEN b.first_seq AND b.last_seq AND b.block_number > 0) s")
+	R[chain:lagmax]=$(bq "SELECT max(extract(epoch FROM b.sealed_at - t.committed_at))
+		FROM ledger.transactions t JOIN ledger.blocks b
+		  ON t.seq BETWEEN b.first_seq AND b.last_seq AND b.block_number > 0
+		WHERE t.revision_count < 1000")
+	revs=$(bq "SELECT count(*) FROM ledger.journal")
+	bytes=$(bq "SELECT coalesce(sum(length(payload)), 0) FROM ledger.journal")
+	R[chain:revs]=$revs
+	bq "CHECKPOINT" >/dev/null
+	ms=$(timed_ms "SELECT revisions FROM ledger_verify('chain')")
+	R[chain:chain]=$(calc "$revs / ($ms / 1000)")
+	R[chain:chainms]=$ms
+	ms=$(timed_ms "SELECT revisions FROM ledger_verify('full')")
+	R[chain:full]=$(calc "$revs / ($ms / 1000)")
+	R[chain:fullmb]=$(calc "$bytes / 1048576 / ($ms / 1000)")
+	R[chain:fullms]=$ms
+	# Proofs of random revisions against the newest digest.
+	bq "CREATE TABLE bench_proofs (p jsonb, d jsonb)" >/dev/null
+	ms=$(timed_ms "INSERT INTO bench_proofs
+		SELECT ledger_proof(t.relid::regclass, j.doc_id, j.version, g.d), g.d
+		FROM (SELECT digest AS d FROM ledger_digest()) g,
+		     (SELECT * FROM ledger.journal TABLESAMPLE SYSTEM (1) LIMIT $BENCH_PROOFS) j
+		JOIN ledger.tables t USING (table_id) WHERE t.dropped_at IS NULL")
+	R[chain:proofs]=$(bq "SELECT count(*) FROM bench_proofs")
+	R[chain:proofms]=$(calc "$ms / ${R[chain:proofs]}")
+	ms=$(timed_ms "SELECT count(*) FILTER (WHERE ledger_verify_proof(p, d)) FROM bench_proofs")
+	R[chain:checkms]=$(calc "$ms / ${R[chain:proofs]}")
+	R[chain:proofbytes]=$(bq "SELECT round(avg(length(p::text))) FROM bench_proofs")
+	log "seal lag ${R[chain:lag]}; verify chain $(fmt '%.0f' "${R[chain:chain]}") rev/s, full $(fmt '%.0f' "${R[chain:full]}") rev/s"
+}
+
+chain_table() {
+	local lagv chainv fullv
+	lagv=$(awk -v m="${R[chain:lagmax]:-0}" 'BEGIN { print (m + 0 < 2.0) ? "PASS" : "MISS" }')
+	chainv=$(awk -v r="${R[chain:chain]}" 'BEGIN { print (r >= 1000000) ? "PASS" : "MISS" }')
+	fullv=$(awk -v r="${R[chain:fullmb]}" 'BEGIN { print (r >= 512) ? "PASS" : "MISS" }')
+	echo "| verifiable history | figure | target | |"
+	echo "|---|---|---|---|"
+	echo "| seal lag, commit to sealed block (ledger.seal_interval = 1 s) | ${R[chain:lag]} | max < 2 s (transactions under 1000 revisions: $(fmt '%.3f' "${R[chain:lagmax]:-0}") s) | $lagv |"
+	echo "| \`ledger_verify('chain')\`, ${R[chain:revs]} revisions | $(fmt '%.0f' "${R[chain:chain]}") revisions/s ($(fmt '%.0f' "${R[chain:chainms]}") ms) | ≥ 1,000,000/s | $chainv |"
+	echo "| \`ledger_verify('full')\`, same | $(fmt '%.0f' "${R[chain:full]}") revisions/s, $(fmt '%.1f' "${R[chain:fullmb]}") MB/s of payload ($(fmt '%.0f' "${R[chain:fullms]}") ms, one core) | ≥ 512 MB/s per core | $fullv |"
+	echo "| \`ledger_proof()\`, ${R[chain:proofs]} random revisions | $(fmt '%.2f' "${R[chain:proofms]}") ms per proof, $(fmt '%.0f' "${R[chain:proofbytes]}") B of JSON on average | none | - |"
+	echo "| \`ledger_verify_proof()\`, same proofs | $(fmt '%.3f' "${R[chain:checkms]}") ms per proof | none | - |"
+}
+
 bytes_table() {
 	local n=$BENCH_COPY_ROWS
 	per() { awk -v b="$1" -v n="$n" 'BEGIN { printf "%.0f", b / n }'; }
@@ -402,6 +469,10 @@ report() {
 		printf '\nWhere the bytes go:\n\n'
 		bytes_table
 	fi
+	if want chain; then
+		printf '\nThe verifiable history, measured after the tests above (the INSERT and UPDATE rows are write throughput with history on):\n\n'
+		chain_table
+	fi
 }
 
 # Replace the marked section of the doc (or add one) with stdin.
@@ -453,6 +524,7 @@ main() {
 	want update && test_update
 	want insert && test_insert
 	want copy && test_copy
+	want chain && test_chain
 	load1=$(load_now)
 
 	for t in insert select update scan; do

@@ -140,7 +140,8 @@ LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE;
 CREATE FUNCTION ledger_verify(level text DEFAULT 'full',
                               OUT revisions bigint, OUT transactions bigint,
                               OUT blocks bigint, OUT unsealed_transactions bigint,
-                              OUT current_rows bigint, OUT newest_block bigint,
+                              OUT current_rows bigint, OUT redacted_revisions bigint,
+                              OUT newest_block bigint,
                               OUT elapsed interval)
 RETURNS record
 AS 'MODULE_PATHNAME', 'ledger_verify'
@@ -150,7 +151,8 @@ REVOKE ALL ON FUNCTION ledger_verify(text) FROM PUBLIC;
 CREATE FUNCTION ledger_verify(digest jsonb,
                               OUT revisions bigint, OUT transactions bigint,
                               OUT blocks bigint, OUT unsealed_transactions bigint,
-                              OUT current_rows bigint, OUT newest_block bigint,
+                              OUT current_rows bigint, OUT redacted_revisions bigint,
+                              OUT newest_block bigint,
                               OUT elapsed interval)
 RETURNS record
 AS 'MODULE_PATHNAME', 'ledger_verify_digest'
@@ -256,3 +258,8 @@ AS $$
   SELECT line::text FROM lines ORDER BY part, k1, k2, k3, k4, k5
 $$;
 REVOKE ALL ON FUNCTION ledger_export(bigint, bigint) FROM PUBLIC;
+
+CREATE FUNCTION ledger_redact_revision(tbl regclass, doc_id bigint, version integer)
+RETURNS void
+AS 'MODULE_PATHNAME', 'ledger_redact_revision'
+LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE;

@@ -151,6 +151,10 @@ SAVEPOINT s;
 INSERT INTO t (id, v) VALUES (11, 'undone');
 ROLLBACK TO SAVEPOINT s;
 PREPARE TRANSACTION 'ledger_refusals_savepoint';
+-- a schema change of a ledger table is recorded at commit, too
+BEGIN;
+ALTER TABLE t ADD COLUMN prepared_col int;
+PREPARE TRANSACTION 'ledger_refusals_ddl';
 SELECT gid FROM pg_prepared_xacts WHERE gid LIKE 'ledger_refusals%';
 SELECT * FROM t ORDER BY id;
 SELECT revisions('t');

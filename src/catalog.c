@@ -330,6 +330,7 @@ ledger_register_table(Oid relid)
 	tup = heap_form_tuple(RelationGetDescr(tables), values, nulls);
 	CatalogTupleInsert(tables, tup);
 	table_close(tables, RowExclusiveLock);
+	ledger_note_event(relid, table_id, LEDGER_EVENT_CREATE);
 
 	/* The creating command's pg_attribute rows become visible here. */
 	CommandCounterIncrement();
@@ -341,10 +342,13 @@ ledger_register_table(Oid relid)
 	CommandCounterIncrement();
 }
 
-/* Modify the registry row of relid through fn, then invalidate caches. */
+/*
+ * Modify the registry row of relid through fn, then invalidate caches.
+ * Every change of the registry is a schema event of this kind.
+ */
 static void
 update_table_row(Oid relid, Datum (*fn) (HeapTuple, TupleDesc, int *, void *),
-				 void *arg)
+				 void *arg, int kind)
 {
 	Relation	tables = table_open(ledger_relation_oid("tables"), RowExclusiveLock);
 	TupleDesc	tdesc = RelationGetDescr(tables);
@@ -355,6 +359,7 @@ update_table_row(Oid relid, Datum (*fn) (HeapTuple, TupleDesc, int *, void *),
 	int			attnum;
 	Datum		value;
 	HeapTuple	newtup;
+	bool		isnull;
 
 	if (tup == NULL)
 		ereport(ERROR,
@@ -362,6 +367,8 @@ update_table_row(Oid relid, Datum (*fn) (HeapTuple, TupleDesc, int *, void *),
 				 errmsg("relation with OID %u is not a ledger table", relid)));
 	memset(repl, false, sizeof(repl));
 	memset(nulls, false, sizeof(nulls));
+	ledger_note_event(relid, DatumGetInt64(heap_getattr(tup, Anum_tables_table_id, tdesc, &isnull)),
+					  kind);
 	value = fn(tup, tdesc, &attnum, arg);
 	values[attnum - 1] = value;
 	repl[attnum - 1] = true;
@@ -387,7 +394,7 @@ ledger_extend_plainset(Relation rel, Bitmapset *attnums)
 {
 	int			x = -1;
 
-	update_table_row(RelationGetRelid(rel), grow_plainset, attnums);
+	update_table_row(RelationGetRelid(rel), grow_plainset, attnums, LEDGER_EVENT_PLAINSET);
 	while ((x = bms_next_member(attnums, x)) >= 0)
 		set_column_statistics(RelationGetRelid(rel), x, false);
 }
@@ -455,7 +462,7 @@ set_protection(HeapTuple tup, TupleDesc tdesc, int *attnum, void *arg)
 void
 ledger_set_protection(Oid relid, bool on)
 {
-	update_table_row(relid, set_protection, &on);
+	update_table_row(relid, set_protection, &on, LEDGER_EVENT_PROTECTION);
 }
 
 static Datum
@@ -472,7 +479,7 @@ mark_dropped(HeapTuple tup, TupleDesc tdesc, int *attnum, void *arg)
 void
 ledger_forget_table(Oid relid)
 {
-	update_table_row(relid, mark_dropped, NULL);
+	update_table_row(relid, mark_dropped, NULL, LEDGER_EVENT_DROP);
 }
 
 /*

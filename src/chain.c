@@ -386,6 +386,7 @@ chain_xact_callback(XactEvent event, void *arg)
 	switch (event)
 	{
 		case XACT_EVENT_PRE_COMMIT:
+			ledger_events_flush();
 			write_entry();
 			break;
 		case XACT_EVENT_COMMIT:
@@ -393,6 +394,7 @@ chain_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_PREPARE:
 			release_seq();
 			forget_pending();
+			ledger_events_xact_end();
 			break;
 		default:
 			break;
@@ -406,6 +408,7 @@ chain_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 {
 	if (event != SUBXACT_EVENT_ABORT_SUB)
 		return;
+	ledger_events_subxact_abort(mySubid);
 	while (npending > 0 && pending[npending - 1].subid >= mySubid)
 		npending--;
 }

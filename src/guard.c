@@ -87,6 +87,20 @@ fetch_new_class(Oid relid, Form_pg_class out)
 	return found;
 }
 
+/* A column added or anything of a ledger table altered: a schema event. */
+static void
+relation_altered(Oid relid)
+{
+	Relation	rel;
+
+	if (ledger_rewrite_allowed() || !ledger_is_ledger_relid(relid) ||
+		!OidIsValid(ledger_relation_oid("tables")))
+		return;
+	rel = relation_open(relid, NoLock);
+	ledger_note_event(relid, ledger_table(rel)->table_id, LEDGER_EVENT_ALTER);
+	relation_close(rel, NoLock);
+}
+
 static void
 relation_created(Oid relid, int subId, bool is_internal)
 {
@@ -97,6 +111,7 @@ relation_created(Oid relid, int subId, bool is_internal)
 	if (subId != 0)
 	{
 		ledger_column_added(relid, subId);
+		relation_altered(relid);
 		return;
 	}
 	if (is_internal && ledger_rewrite_allowed())
@@ -159,6 +174,8 @@ ledger_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 	if (access == OAT_POST_CREATE)
 		relation_created(objectId, subId,
 						 ((ObjectAccessPostCreate *) arg)->is_internal);
+	else if (access == OAT_POST_ALTER)
+		relation_altered(objectId);
 	else if (access == OAT_DROP)
 		relation_dropped(objectId, subId);
 }
@@ -708,10 +725,11 @@ ledger_xact_callback(XactEvent event, void *arg)
 	switch (event)
 	{
 		case XACT_EVENT_PRE_PREPARE:
-			if (ledger_xact_wrote_journal())
+			/* Revisions and schema events are chained at commit only. */
+			if (ledger_xact_wrote_journal() || ledger_events_pending())
 				ereport(ERROR,
 						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-						 errmsg("cannot prepare a transaction that wrote to a ledger table"),
+						 errmsg("cannot prepare a transaction that wrote to or changed a ledger table"),
 						 errhint("Commit the transaction instead of using PREPARE TRANSACTION.")));
 			break;
 		case XACT_EVENT_COMMIT:

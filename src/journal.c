@@ -77,7 +77,7 @@ form_revision(Relation rel, const LedgerRevision *rev)
 	values[Anum_journal_data_hash - 1] = hash_datum(rev->data_hash);
 	values[Anum_journal_revision_hash - 1] = hash_datum(rev->revision_hash);
 	values[Anum_journal_written_at - 1] = TimestampTzGetDatum(GetCurrentTimestamp());
-	nulls[Anum_journal_key_id - 1] = tombstone;
+	nulls[Anum_journal_key_id - 1] = tombstone || rev->key_id == 0;
 	nulls[Anum_journal_payload - 1] = tombstone;
 	nulls[Anum_journal_data_hash - 1] = tombstone;
 	return heap_form_tuple(RelationGetDescr(rel), values, nulls);

@@ -283,6 +283,23 @@ extern void ledger_chain_bootstrap(void);
 extern bool ledger_chain_seal(LedgerBlock *newest, bool wait);
 extern void ledger_chain_newest(LedgerBlock *newest);
 
+/* events.c: schema changes and redactions, journaled as table id 0 */
+#define LEDGER_CATALOG_TABLE_ID		0
+enum
+{
+	LEDGER_EVENT_CREATE,
+	LEDGER_EVENT_ALTER,
+	LEDGER_EVENT_PROTECTION,
+	LEDGER_EVENT_PLAINSET,
+	LEDGER_EVENT_DROP,
+	LEDGER_EVENT_REDACT
+};
+extern void ledger_note_event(Oid relid, int64 table_id, int kind);
+extern void ledger_events_flush(void);
+extern void ledger_events_subxact_abort(SubTransactionId subid);
+extern void ledger_events_xact_end(void);
+extern bool ledger_events_pending(void);
+
 /* verify.c */
 extern void ledger_parse_digest(Jsonb *jb, int64 *block, uint8 *hash);
 

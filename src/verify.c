@@ -53,6 +53,7 @@ typedef struct Verify
 	int64		blocks;
 	int64		unsealed;
 	int64		rows;
+	int64		redacted;
 	TimestampTz started;
 	TimestampTz reported;
 	LedgerBlock last;			/* newest block checked */
@@ -122,6 +123,8 @@ table_name(int64 table_id)
 								1, &argtype, &arg, NULL, true, 1);
 	if (ret == SPI_OK_SELECT && SPI_processed == 1)
 		name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	if (table_id == LEDGER_CATALOG_TABLE_ID)
+		return pstrdup("the ledger catalog (table id 0)");
 	if (name == NULL)
 		return psprintf("table id %lld", (long long) table_id);
 	return psprintf("table %s (table id %lld)", name, (long long) table_id);
@@ -169,6 +172,47 @@ hash_column(Cursor *c, int col, uint8 *out, bool zero_if_null,
 }
 
 /*
+ * The data hash from the payload: SHA-256 of the opened plaintext, or of
+ * the JSON of a catalog event, which is not sealed.
+ */
+static void
+check_data_hash(const LedgerRevision *r, bytea *payload)
+{
+	uint8		data_hash[LEDGER_HASH_LEN];
+	const char *problem = NULL;
+
+	if (r->table_id == LEDGER_CATALOG_TABLE_ID)
+		ledger_sha256((uint8 *) VARDATA_ANY(payload), VARSIZE_ANY_EXHDR(payload), data_hash);
+	else
+		problem = ledger_revision_data_hash(r->table_id, r->doc_id, r->version,
+											payload, data_hash);
+	if (problem != NULL)
+		fail(revision_place(r), problem);
+	if (memcmp(data_hash, r->data_hash, LEDGER_HASH_LEN) != 0)
+		fail(revision_place(r), "Its data hash does not match its payload.");
+}
+
+/* A revision without its payload must have a redaction event naming it. */
+static bool
+redaction_recorded(const LedgerRevision *r)
+{
+	Oid			types[3] = {INT8OID, INT8OID, INT4OID};
+	Datum		args[3] = {Int64GetDatum(r->table_id), Int64GetDatum(r->doc_id),
+	Int32GetDatum(r->version)};
+	int			ret;
+	bool		found;
+
+	ret = SPI_execute_with_args("SELECT 1 FROM ledger.journal WHERE table_id = 0 AND doc_id = $1 "
+								"AND convert_from(payload, 'UTF8')::jsonb -> 'redacted' @> "
+								"jsonb_build_array(jsonb_build_object('doc_id', $2, 'version', $3)) LIMIT 1",
+								3, types, args, NULL, true, 1);
+	found = (ret == SPI_OK_SELECT && SPI_processed == 1);
+	if (SPI_tuptable != NULL)
+		SPI_freetuptable(SPI_tuptable);
+	return found;
+}
+
+/*
  * One revision: its revision hash from its stored fields and, at level
  * full, its data hash from its payload.  Columns: seq, table_id, doc_id,
  * version, op, data_hash, revision_hash, payload.
@@ -195,19 +239,13 @@ check_revision(Verify *v, uint8 *leaf)
 
 	payload = cursor_value(c, 8, &isnull);
 	if (v->full && !isnull)
-	{
-		uint8		data_hash[LEDGER_HASH_LEN];
-		const char *problem;
-
-		problem = ledger_revision_data_hash(r.table_id, r.doc_id, r.version,
-											DatumGetByteaPP(payload), data_hash);
-		if (problem != NULL)
-			fail(revision_place(&r), problem);
-		if (memcmp(data_hash, r.data_hash, LEDGER_HASH_LEN) != 0)
-			fail(revision_place(&r), "Its data hash does not match its opened payload.");
-	}
+		check_data_hash(&r, DatumGetByteaPP(payload));
 	else if (v->full && r.op != LEDGER_OP_DELETE)
-		fail(revision_place(&r), "It has no payload.");
+	{
+		if (!redaction_recorded(&r))
+			fail(revision_place(&r), "It has no payload, and no redaction of it is recorded in the chain.");
+		v->redacted++;
+	}
 	memcpy(leaf, stored, LEDGER_HASH_LEN);
 	v->revisions++;
 }
@@ -534,8 +572,8 @@ static Datum
 summary(FunctionCallInfo fcinfo, Verify *v)
 {
 	TupleDesc	desc;
-	Datum		values[7];
-	bool		nulls[7] = {0};
+	Datum		values[8];
+	bool		nulls[8] = {0};
 	Interval   *elapsed = palloc0(sizeof(Interval));
 
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
@@ -547,8 +585,10 @@ summary(FunctionCallInfo fcinfo, Verify *v)
 	values[3] = Int64GetDatum(v->unsealed);
 	values[4] = Int64GetDatum(v->rows);
 	nulls[4] = !v->full;
-	values[5] = Int64GetDatum(v->last.number);
-	values[6] = IntervalPGetDatum(elapsed);
+	values[5] = Int64GetDatum(v->redacted);
+	nulls[5] = !v->full;
+	values[6] = Int64GetDatum(v->last.number);
+	values[7] = IntervalPGetDatum(elapsed);
 	return HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls));
 }
 

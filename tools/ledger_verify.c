@@ -360,6 +360,25 @@ check_payload(Audit *a, json_t *rec, int64_t table_id, const uint8_t *data_hash,
 	free(aad);
 }
 
+/* A catalog event's payload is its JSON, in the clear: no key needed. */
+static void
+check_event(json_t *rec, const uint8_t *data_hash, const char *where)
+{
+	const char *hex = json_string_value(json_object_get(rec, "payload"));
+	size_t		len = hex ? strlen(hex) / 2 : 0;
+	uint8_t    *p = malloc(len + 1);
+	uint8_t		hash[LAYOUT_HASH_LEN];
+
+	if (p == NULL)
+		die(2, "out of memory%s%s", NULL, NULL);
+	if (!hex_bytes(hex, p, len))
+		failed(where, "the payload is malformed");
+	merkle_sha256(p, len, hash);
+	if (memcmp(hash, data_hash, LAYOUT_HASH_LEN) != 0)
+		failed(where, "the data hash does not match the event's payload");
+	free(p);
+}
+
 /* ------------------------------------------------------------------------
  * The export
  * ------------------------------------------------------------------------
@@ -497,7 +516,9 @@ add_revision(Audit *a, json_t *rec)
 	layout_revision_hash(leaf.table_id, leaf.doc_id, leaf.version, op[0], data_hash, leaf.hash);
 	if (memcmp(stored, leaf.hash, LAYOUT_HASH_LEN) != 0)
 		failed(where, "its revision hash does not match its fields");
-	if (a->keyring != NULL && op[0] != 'D' && !json_is_null(json_object_get(rec, "payload")))
+	if (leaf.table_id == 0 && !json_is_null(json_object_get(rec, "payload")))
+		check_event(rec, data_hash, where);
+	else if (a->keyring != NULL && op[0] != 'D' && !json_is_null(json_object_get(rec, "payload")))
 		check_payload(a, rec, leaf.table_id, data_hash, where);
 	if (a->nleaves == a->maxleaves)
 		a->leaves = grow(a->leaves, &a->maxleaves, sizeof(Leaf));

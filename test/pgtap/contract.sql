@@ -2,7 +2,7 @@
 -- and the SQLSTATE of each refusal.  Runs in one transaction that is
 -- rolled back, so it leaves nothing behind.
 BEGIN;
-SELECT plan(52);
+SELECT plan(57);
 
 -- Objects the extension installs
 SELECT has_schema('ledger');
@@ -40,6 +40,12 @@ SELECT index_is_unique('ledger', 'blocks', 'blocks_number_idx');
 SELECT has_function('ledger_digest', ARRAY[]::text[]);
 SELECT has_function('ledger_verify', ARRAY['text']);
 SELECT has_function('ledger_verify', ARRAY['jsonb']);
+SELECT has_function('ledger_history', ARRAY['anyelement', 'bigint', 'timestamp with time zone', 'timestamp with time zone']);
+SELECT has_function('ledger_history', ARRAY['text', 'bigint', 'timestamp with time zone', 'timestamp with time zone']);
+SELECT has_function('ledger_redact_revision', ARRAY['regclass', 'bigint', 'integer']);
+SELECT has_function('ledger_export', ARRAY['bigint', 'bigint']);
+SELECT ok(NOT has_function_privilege('public', 'ledger_export(bigint,bigint)', 'EXECUTE'),
+	'ledger_export is not granted to PUBLIC');
 SELECT has_function('ledger_proof', ARRAY['regclass', 'bigint', 'integer', 'jsonb']);
 SELECT has_function('ledger_consistency_proof', ARRAY['jsonb', 'jsonb']);
 SELECT has_function('ledger_verify_proof', ARRAY['jsonb', 'jsonb', 'jsonb']);

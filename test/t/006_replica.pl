@@ -86,6 +86,20 @@ like($rows, qr/^500\|(big){3000}\|/m, 'the big row is among them');
 is(psql_out($standby, 'SELECT count(*) FROM t'), '293', 'standby has 293 rows');
 is(psql_out($standby, 'SELECT pg_is_in_recovery()'), 't', 'it is a standby');
 
+# The chain on a standby: once caught up, its digest is the primary's, and
+# it verifies at both levels.  No worker runs there.
+my $digest = $primary->safe_psql('postgres', 'SELECT digest FROM ledger_digest()');
+$primary->wait_for_catchup($standby, 'replay', $primary->lsn('insert'));
+is(psql_out($standby, 'SELECT digest FROM ledger_digest()'), $digest,
+	"the caught-up standby's digest is the primary's");
+is(psql_out($standby, q{SELECT revisions = (SELECT count(*) FROM ledger.journal)
+	AND current_rows = (SELECT count(*) FROM t) FROM ledger_verify('full')}),
+	't', 'ledger_verify runs on the standby');
+is(psql_out($standby, "SELECT revisions > 0 FROM ledger_verify('$digest')"), 't',
+	'the standby verifies against the digest');
+is(psql_out($standby, q{SELECT count(*) FROM pg_stat_activity WHERE backend_type LIKE 'ledger%'}),
+	'0', 'no ledger worker runs on the standby');
+
 # The standby uses its own keyring: with the primary's moved away, a new
 # standby session still reads.
 rename($primary_keyring, "$primary_keyring.away") or die "rename: $!";

@@ -39,10 +39,11 @@ my ($doc1) = $node->safe_psql('postgres',
 my $tid = $node->safe_psql('postgres',
 	q{SELECT table_id FROM ledger.tables WHERE relid = 'acct'::regclass});
 
-# The revisions: 50 inserts, 10 updates, 1 tombstone, 3 late inserts.
+# The revisions: the table's creation (a catalog event), 50 inserts, 10
+# updates, 1 tombstone, 3 late inserts.
 is($node->safe_psql('postgres',
 		q{SELECT revisions || ' ' || current_rows || ' ' || unsealed_transactions FROM ledger_verify('full')}),
-	'64 52 1', 'a clean history verifies, counting every revision and row');
+	'65 52 1', 'a clean history verifies, counting every revision and row');
 
 # SQL that gives relations (names in schema ledger, or qualified) another
 # access method.
@@ -76,7 +77,7 @@ sub detects
 	like($e->{message}, $place, "$name: the report names the place");
 	like($e->{detail} // '', $detail, "$name: the report says what is wrong");
 	is($node->safe_psql('postgres', q{SELECT revisions FROM ledger_verify('full')}),
-		'64', "$name: the untouched history still verifies");
+		'65', "$name: the untouched history still verifies");
 }
 
 my $rev = "table_id = $tid AND doc_id = $doc1";
@@ -92,6 +93,16 @@ detects('one payload byte',
 is(tampered("UPDATE ledger.journal SET payload = set_byte(payload, 60, get_byte(payload, 60) # 1) WHERE $rev AND version = 1",
 		"ledger_verify('chain')")->{ret},
 	0, 'level chain does not open payloads');
+
+detects('a payload removed without a redaction',
+	"UPDATE ledger.journal SET payload = NULL WHERE $rev AND version = 0",
+	"ledger_verify('full')",
+	qr/document $doc1 version 0$/, qr/no redaction of it is recorded/);
+
+detects('a catalog event changed',
+	"UPDATE ledger.journal SET payload = convert_to(replace(convert_from(payload, 'UTF8'), 'integer', 'bigint'), 'UTF8') WHERE table_id = 0",
+	"ledger_verify('full')",
+	qr/at the ledger catalog \(table id 0\) document $tid version 0$/, qr/data hash does not match its payload/);
 
 detects('a stored revision hash',
 	"UPDATE ledger.journal SET revision_hash = sha256(revision_hash) WHERE $rev AND version = 0",
@@ -181,8 +192,8 @@ detects('a current row deleted',
 		   SELECT * FROM ledger_verify('$old_digest'::jsonb);
 		   ROLLBACK;};
 	my $e = psql_error($node, $sql);
-	like($e->{stdout}, qr/chain ok 63/, 'a consistent rewrite passes the chain check');
-	like($e->{stdout}, qr/full ok 63/, 'a consistent rewrite passes the full check');
+	like($e->{stdout}, qr/chain ok 64/, 'a consistent rewrite passes the chain check');
+	like($e->{stdout}, qr/full ok 64/, 'a consistent rewrite passes the full check');
 	is($e->{sqlstate}, 'XX001', 'a consistent rewrite fails against the old digest');
 	like($e->{detail} // '', qr/differs from the digest/, 'the report says the history changed');
 }
@@ -201,13 +212,13 @@ my $keyring = keyring_path($node);
 rename $keyring, "$keyring.away" or die "rename: $!";
 $node->restart;
 is($node->safe_psql('postgres', q{SELECT revisions FROM ledger_verify('chain')}),
-	'64', 'level chain runs without the keyring');
+	'65', 'level chain runs without the keyring');
 is(psql_error($node, q{SELECT * FROM ledger_verify('full')})->{sqlstate},
 	'LD001', 'level full needs the key');
 rename "$keyring.away", $keyring or die "rename: $!";
 $node->restart;
 is($node->safe_psql('postgres', q{SELECT revisions FROM ledger_verify('full')}),
-	'64', 'level full runs again with the keyring back');
+	'65', 'level full runs again with the keyring back');
 
 # Only a superuser, or a role granted EXECUTE, may verify.
 $node->safe_psql('postgres', 'CREATE ROLE auditor LOGIN');
