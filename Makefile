@@ -50,6 +50,10 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# PGXS tracks no header dependencies: every object depends on every header,
+# or a changed struct would leave stale objects disagreeing on its layout.
+$(OBJS): $(wildcard $(srcdir)/src/*.h)
+
 # A second build with assertions and sanitizers; see scripts/test.sh.
 .PHONY: bench
 bench:

@@ -51,6 +51,22 @@ SELECT ledger_verify_proof(:'c', :'d2', :'d2') AS from_other_digest;
 SELECT ledger_consistency_proof(:'d2', :'d1');
 SELECT ledger_verify_proof(ledger_consistency_proof(:'d1', :'d1'), :'d1') AS empty_chain;
 
+-- The extension's own queries run with a pinned search path: an operator
+-- that a caller puts first on the path never runs with the rights of the
+-- extension's owner.
+CREATE SCHEMA evil;
+CREATE FUNCTION evil.int8eq(bigint, bigint) RETURNS boolean LANGUAGE plpgsql
+  AS $$ BEGIN RAISE EXCEPTION 'evil operator ran as %', current_user; END $$;
+CREATE OPERATOR evil.= (LEFTARG = bigint, RIGHTARG = bigint, FUNCTION = evil.int8eq);
+SET search_path = evil, pg_catalog, proof, public;
+SELECT count(*) > 0 AS history_read FROM ledger_history('proof.acct');
+SELECT ledger_verify_proof(ledger_proof('proof.acct', :doc2, 1, :'d2'), :'d2') AS proof_built;
+SELECT ledger_verify_proof(ledger_consistency_proof(:'d1', :'d2'), :'d2') AS consistency_built;
+SELECT revisions > 0 AS verified FROM ledger_verify('full');
+SELECT 1::bigint = 1::bigint AS evil_operator_is_live;
+SET search_path = proof, public;
+DROP SCHEMA evil CASCADE;
+
 -- Refusals while building.
 SELECT ledger_proof('acct', :doc2, 99, :'d2');
 SELECT ledger_proof('acct', :doc2, 1, jsonb_set(:'d2', '{hash}', to_jsonb(repeat('0', 64))));

@@ -95,6 +95,7 @@ static int64 npending = 0;
 static int64 maxpending = 0;
 static bool registered = false;
 static bool seq_floor_done = false;
+static bool entry_written = false;	/* this transaction's chain work is done */
 
 /* ------------------------------------------------------------------------
  * Shared memory
@@ -263,13 +264,18 @@ ledger_chain_note_revision(const LedgerRevision *rev)
 {
 	PendingLeaf *leaf;
 
+	if (entry_written)
+		elog(ERROR, "ledger revision written after its transaction's entry");
 	if (npending == maxpending)
 	{
-		maxpending = Max(64, maxpending * 2);
+		int64		newmax = Max(64, maxpending * 2);
+
+		/* Assigned only once allocated: a failure leaves the list intact. */
 		pending = pending == NULL ?
 			MemoryContextAllocHuge(TopTransactionContext,
-								   sizeof(PendingLeaf) * maxpending) :
-			repalloc_huge(pending, sizeof(PendingLeaf) * maxpending);
+								   sizeof(PendingLeaf) * newmax) :
+			repalloc_huge(pending, sizeof(PendingLeaf) * newmax);
+		maxpending = newmax;
 	}
 	leaf = &pending[npending++];
 	leaf->table_id = rev->table_id;
@@ -319,9 +325,12 @@ bytea_datum(const uint8 *data, int len)
 	return PointerGetDatum(b);
 }
 
-/* A stored hash, or an error naming where a damaged one was found. */
+/*
+ * A stored hash, or an error naming where a damaged one was found: the
+ * transaction or block ("kind") with this number.
+ */
 static void
-stored_hash(Datum d, bool isnull, uint8 *out, const char *what)
+stored_hash(Datum d, bool isnull, uint8 *out, const char *kind, int64 number)
 {
 	bytea	   *b;
 
@@ -329,7 +338,8 @@ stored_hash(Datum d, bool isnull, uint8 *out, const char *what)
 	if (b == NULL || VARSIZE_ANY_EXHDR(b) != LEDGER_HASH_LEN)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("ledger chain is damaged: %s has no valid hash", what),
+				 errmsg("ledger chain is damaged: %s %lld has no valid hash",
+						kind, (long long) number),
 				 errhint("Run ledger_verify() to locate the damage.")));
 	memcpy(out, VARDATA_ANY(b), LEDGER_HASH_LEN);
 }
@@ -359,6 +369,7 @@ write_entry(void)
 {
 	uint8		root[LEDGER_HASH_LEN];
 
+	entry_written = true;
 	if (npending == 0)
 		return;
 	if (npending > PG_INT32_MAX)
@@ -378,6 +389,17 @@ forget_pending(void)
 {
 	pending = NULL;				/* freed with TopTransactionContext */
 	npending = maxpending = 0;
+	entry_written = false;
+}
+
+/*
+ * Whether the transaction's chain work is done: ON COMMIT actions run
+ * after the pre-commit callbacks.
+ */
+bool
+ledger_chain_entry_written(void)
+{
+	return entry_written;
 }
 
 static void
@@ -436,7 +458,7 @@ ledger_deform_entry(TupleDesc desc, HeapTuple tup, LedgerTxnEntry *e)
 	e->committed_at = DatumGetTimestampTz(heap_getattr(tup, Anum_txn_committed_at, desc, &isnull));
 	e->revision_count = DatumGetInt32(heap_getattr(tup, Anum_txn_revision_count, desc, &isnull));
 	stored_hash(heap_getattr(tup, Anum_txn_merkle_root, desc, &isnull), isnull,
-				e->merkle_root, psprintf("transaction %lld", (long long) e->seq));
+				e->merkle_root, "transaction", e->seq);
 }
 
 /* Rows of ledger.blocks, or of a query with its columns in order. */
@@ -444,20 +466,18 @@ void
 ledger_deform_block(TupleDesc desc, HeapTuple tup, LedgerBlock *b)
 {
 	bool		isnull;
-	char	   *what;
 
 	b->number = DatumGetInt64(heap_getattr(tup, Anum_block_number, desc, &isnull));
 	b->first_seq = DatumGetInt64(heap_getattr(tup, Anum_block_first_seq, desc, &isnull));
 	b->last_seq = DatumGetInt64(heap_getattr(tup, Anum_block_last_seq, desc, &isnull));
 	b->entry_count = DatumGetInt32(heap_getattr(tup, Anum_block_entry_count, desc, &isnull));
 	b->sealed_at = DatumGetTimestampTz(heap_getattr(tup, Anum_block_sealed_at, desc, &isnull));
-	what = psprintf("block %lld", (long long) b->number);
 	stored_hash(heap_getattr(tup, Anum_block_merkle_root, desc, &isnull), isnull,
-				b->merkle_root, what);
+				b->merkle_root, "block", b->number);
 	stored_hash(heap_getattr(tup, Anum_block_previous_hash, desc, &isnull), isnull,
-				b->previous_hash, what);
+				b->previous_hash, "block", b->number);
 	stored_hash(heap_getattr(tup, Anum_block_hash, desc, &isnull), isnull,
-				b->hash, what);
+				b->hash, "block", b->number);
 }
 
 static void

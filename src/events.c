@@ -71,11 +71,24 @@ static PendingEvent *
 note(Oid relid, int64 table_id, int kind)
 {
 	MemoryContext old;
-	PendingEvent *e = NULL;
 	ListCell   *lc;
-	char	   *nsp = get_namespace_name(get_rel_namespace(relid));
-	char	   *rel = get_rel_name(relid);
+	char	   *nsp;
+	char	   *rel;
+	PendingEvent *e = NULL;
 
+	/*
+	 * Past pre-commit, only ON COMMIT DROP of a temporary table can change
+	 * a ledger table; it was created in this very transaction, which
+	 * recorded it, and it vanishes with the session anyway.
+	 */
+	if (ledger_chain_entry_written())
+	{
+		if (get_rel_persistence(relid) == RELPERSISTENCE_TEMP)
+			return NULL;
+		elog(ERROR, "ledger table changed after its transaction's entry was made");
+	}
+	nsp = get_namespace_name(get_rel_namespace(relid));
+	rel = get_rel_name(relid);
 	old = MemoryContextSwitchTo(TopTransactionContext);
 	foreach(lc, pending)
 		if (((PendingEvent *) lfirst(lc))->table_id == table_id &&
@@ -228,6 +241,17 @@ append_event(PendingEvent *e)
 	ledger_journal_append(&rev);
 }
 
+static int
+event_cmp(const ListCell *a, const ListCell *b)
+{
+	const PendingEvent *x = lfirst(a);
+	const PendingEvent *y = lfirst(b);
+
+	if (x->table_id != y->table_id)
+		return x->table_id < y->table_id ? -1 : 1;
+	return x->subid < y->subid ? -1 : x->subid > y->subid;
+}
+
 /* At pre-commit, before the transaction's entry is made. */
 void
 ledger_events_flush(void)
@@ -236,6 +260,8 @@ ledger_events_flush(void)
 
 	if (pending == NIL || !OidIsValid(ledger_relation_oid("journal")))
 		return;					/* nothing, or DROP EXTENSION */
+	/* In table order, so that two committing transactions never deadlock. */
+	list_sort(pending, event_cmp);
 	foreach(lc, pending)
 		append_event(lfirst(lc));
 	pending = NIL;
@@ -245,15 +271,6 @@ ledger_events_flush(void)
  * Redaction
  * ------------------------------------------------------------------------
  */
-
-static pg_attribute_noreturn() void
-cannot_redact(const char *msg, const char *hint)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-			 errmsg("%s", msg),
-			 errhint("%s", hint)));
-}
 
 /*
  * The journal row of a revision, and whether a newer one exists.  The
@@ -319,28 +336,23 @@ ledger_redact_revision(PG_FUNCTION_ARGS)
 				 errhint("A superuser runs CREATE ROLE %s NOLOGIN and grants it to the roles that handle erasure requests.",
 						 REDACTOR_ROLE)));
 	/* Self-conflicting: redactions of one table take turns. */
-	rel = table_open(relid, ShareUpdateExclusiveLock);
-	if (!ledger_is_ledger_relation(rel))
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("\"%s\" is not a ledger table", RelationGetRelationName(rel)),
-				 errhint("Ledger tables are created with CREATE TABLE ... USING ledger.")));
+	rel = ledger_open_table(relid, ShareUpdateExclusiveLock, 0);
 	table_id = ledger_table(rel)->table_id;
 
 	journal = table_open(ledger_relation_oid("journal"), RowExclusiveLock);
 	tup = find_revision(journal, table_id, doc_id, version, &newest);
 	if (tup == NULL)
-		cannot_redact("the revision does not exist",
+		ledger_not_possible("the revision does not exist",
 					  "Name a revision by its document id and version, as ledger_history() shows them.");
 	if (DatumGetChar(heap_getattr(tup, Anum_journal_op, RelationGetDescr(journal), &isnull)) == LEDGER_OP_DELETE)
-		cannot_redact("a deletion has no data to redact",
+		ledger_not_possible("a deletion has no data to redact",
 					  "Redact the revisions before the deletion.");
 	if (newest)
-		cannot_redact("the current revision of a document cannot be redacted",
+		ledger_not_possible("the current revision of a document cannot be redacted",
 					  "Delete or update the row first; its older revisions can then be redacted.");
 	(void) heap_getattr(tup, Anum_journal_payload, RelationGetDescr(journal), &isnull);
 	if (isnull)
-		cannot_redact("the revision is already redacted",
+		ledger_not_possible("the revision is already redacted",
 					  "Nothing is left to remove.");
 
 	/* The payload goes; every hash stays, so digests and proofs hold. */

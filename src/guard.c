@@ -41,6 +41,7 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_inherits.h"
 #include "commands/dbcommands.h"
+#include "miscadmin.h"
 #include "commands/defrem.h"
 #include "nodes/nodeFuncs.h"
 #include "commands/event_trigger.h"
@@ -646,7 +647,13 @@ free_database_for(Node *parsetree)
 			break;
 	}
 	if (dbname != NULL)
-		ledger_worker_stop(get_database_oid(dbname, true));
+	{
+		Oid			dboid = get_database_oid(dbname, true);
+
+		/* Only for those who may run the command: anyone else fails anyway. */
+		if (OidIsValid(dboid) && pg_database_ownercheck(dboid, GetUserId()))
+			ledger_worker_stop(dboid);
+	}
 }
 
 static void

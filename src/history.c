@@ -56,25 +56,6 @@ enum
 	"   AND ($4 IS NULL OR t.committed_at < $4) " \
 	" ORDER BY t.seq, j.doc_id, j.version"
 
-/* Open the table named by the first argument, for a caller who may read it. */
-static Relation
-history_table(Oid relid)
-{
-	Relation	rel;
-	AclResult	acl;
-
-	rel = table_open(relid, AccessShareLock);
-	if (!ledger_is_ledger_relation(rel))
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("\"%s\" is not a ledger table", RelationGetRelationName(rel)),
-				 errhint("Ledger tables are created with CREATE TABLE ... USING ledger.")));
-	acl = pg_class_aclcheck(relid, GetUserId(), ACL_SELECT);
-	if (acl != ACLCHECK_OK)
-		aclcheck_error(acl, OBJECT_TABLE, RelationGetRelationName(rel));
-	return rel;
-}
-
 /*
  * Fill the tuplestore.  as_json: the data column is jsonb instead of the
  * table's row type.
@@ -83,7 +64,7 @@ static void
 history(FunctionCallInfo fcinfo, Oid relid, bool as_json)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	Relation	rel = history_table(relid);
+	Relation	rel = ledger_open_table(relid, AccessShareLock, ACL_SELECT);
 	Oid			argtypes[4] = {INT8OID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID};
 	Datum		args[4];
 	char		argnulls[4] = {' ', ' ', ' ', ' '};

@@ -18,6 +18,7 @@
 #include "catalog/pg_namespace.h"
 #include "commands/defrem.h"
 #include "miscadmin.h"
+#include "utils/guc.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
@@ -166,8 +167,10 @@ ledger_is_ledger_relation(Relation rel)
 /*
  * Run the extension's own queries on schema "ledger" as its owner, after
  * the caller's rights were checked: a role may read a table's history or
- * verify the ledger without privileges on the extension's tables.  An
- * error restores the caller's identity with the transaction's abort.
+ * verify the ledger without privileges on the extension's tables.  The
+ * search path is pinned to pg_catalog, so that no operator or function a
+ * caller created can run with the owner's rights.  An error restores the
+ * caller's identity and settings with the transaction's abort.
  */
 void
 ledger_become_owner(LedgerUserSave *save)
@@ -184,10 +187,15 @@ ledger_become_owner(LedgerUserSave *save)
 	}
 	SetUserIdAndSecContext(owner, save->sec_context | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
+	save->guc_nest_level = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
 }
 
 void
 ledger_restore_user(const LedgerUserSave *save)
 {
+	AtEOXact_GUC(true, save->guc_nest_level);
 	SetUserIdAndSecContext(save->userid, save->sec_context);
 }

@@ -23,6 +23,7 @@
 #include "fmgr.h"
 #include "nodes/bitmapset.h"
 #include "port/pg_bswap.h"
+#include "utils/acl.h"
 #include "utils/jsonb.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
@@ -99,6 +100,7 @@ typedef struct LedgerUserSave
 {
 	Oid			userid;
 	int			sec_context;
+	int			guc_nest_level;
 } LedgerUserSave;
 extern void ledger_become_owner(LedgerUserSave *save);
 extern void ledger_restore_user(const LedgerUserSave *save);
@@ -272,6 +274,7 @@ extern Size ledger_chain_shmem_size(void);
 extern void ledger_chain_shmem_init(void);
 extern void ledger_chain_init(void);
 extern void ledger_chain_note_revision(const LedgerRevision *rev);
+extern bool ledger_chain_entry_written(void);
 extern void ledger_merkle_root(uint8 (*hashes)[LEDGER_HASH_LEN], int64 n,
 							   uint8 *root);
 extern int64 ledger_unix_micros(TimestampTz t);
@@ -309,6 +312,10 @@ extern void ledger_worker_shmem_init(void);
 extern void ledger_worker_register_launcher(void);
 extern void ledger_worker_ensure(void);
 extern void ledger_worker_stop(Oid dboid);
+
+/* sqlfuncs.c: the SQL boundary */
+extern Relation ledger_open_table(Oid relid, LOCKMODE lockmode, AclMode required);
+extern void ledger_not_possible(const char *msg, const char *hint) pg_attribute_noreturn();
 
 /* tableam.c: our scan wraps heap's, with a private buffer slot. */
 typedef struct LedgerScanDescData

@@ -122,15 +122,6 @@ int_at(SPITupleTable *tt, uint64 row, int col)
 	return SPI_gettypeid(tt->tupdesc, col) == INT4OID ? DatumGetInt32(d) : DatumGetInt64(d);
 }
 
-static pg_attribute_noreturn() void
-not_provable(const char *msg, const char *hint)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-			 errmsg("%s", msg),
-			 errhint("%s", hint)));
-}
-
 /*
  * The digest's block must be stored with the digest's hash: a proof can
  * only lead to a digest of this ledger's own history.
@@ -145,7 +136,7 @@ require_digest_block(const ChainDigest *d)
 	uint8		stored[LEDGER_HASH_LEN];
 
 	if (SPI_processed != 1)
-		not_provable("the digest's block is not in this ledger",
+		ledger_not_possible("the digest's block is not in this ledger",
 					 "Take the digest with ledger_digest() in this database.");
 	hash_at(tt, 0, 1, stored);
 	if (memcmp(stored, d->hash, LEDGER_HASH_LEN) != 0)
@@ -261,7 +252,7 @@ build_revision_proof(RevisionProof *p, int64 table_id, int64 doc_id, int32 versi
 			   "WHERE j.table_id = $1 AND j.doc_id = $2 AND j.version = $3",
 			   3, types, args);
 	if (SPI_processed != 1)
-		not_provable("the revision does not exist or has not committed",
+		ledger_not_possible("the revision does not exist or has not committed",
 					 "Name a committed revision by its document id and version, as ledger_history() shows them.");
 	memset(p, 0, sizeof(*p));
 	p->table_id = table_id;
@@ -293,7 +284,7 @@ build_revision_proof(RevisionProof *p, int64 table_id, int64 doc_id, int32 versi
 			   "WHERE last_seq >= $1 AND block_number > 0 ORDER BY last_seq LIMIT 1",
 			   1, types, args);
 	if (SPI_processed != 1 || int_at(tt, 0, 1) > d->block || int_at(tt, 0, 2) > p->seq)
-		not_provable("the revision is not covered by the digest",
+		ledger_not_possible("the revision is not covered by the digest",
 					 "Take a newer digest with ledger_digest(), which seals every committed transaction.");
 	p->block_number = int_at(tt, 0, 1);
 	first_seq = int_at(tt, 0, 2);
@@ -340,31 +331,22 @@ ledger_proof(PG_FUNCTION_ARGS)
 	int64		doc_id = PG_GETARG_INT64(1);
 	int32		version = PG_GETARG_INT32(2);
 	ChainDigest d = digest_arg(PG_GETARG_JSONB_P(3));
-	Relation	rel = table_open(relid, AccessShareLock);
-	AclResult	acl;
+	Relation	rel = ledger_open_table(relid, AccessShareLock, ACL_SELECT);
 	LedgerUserSave save;
 	RevisionProof p;
 	StringInfoData out;
 	int64		table_id;
 
-	if (!ledger_is_ledger_relation(rel))
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("\"%s\" is not a ledger table", RelationGetRelationName(rel)),
-				 errhint("Ledger tables are created with CREATE TABLE ... USING ledger.")));
-	acl = pg_class_aclcheck(relid, GetUserId(), ACL_SELECT);
-	if (acl != ACLCHECK_OK)
-		aclcheck_error(acl, OBJECT_TABLE, RelationGetRelationName(rel));
 	table_id = ledger_table(rel)->table_id;
 	table_close(rel, AccessShareLock);
 
+	initStringInfo(&out);		/* outlives SPI's memory */
 	ledger_become_owner(&save);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "ledger_proof: SPI_connect failed");
 	require_digest_block(&d);
 	build_revision_proof(&p, table_id, doc_id, version, &d);
 	self_check(proof_check_revision(&p, &d));
-	initStringInfo(&out);
 	append_revision_proof(&out, &p, &d);
 	SPI_finish();
 	ledger_restore_user(&save);
@@ -386,6 +368,7 @@ ledger_consistency_proof(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("the old digest is newer than the new one"),
 				 errhint("Pass the earlier digest first.")));
+	initStringInfo(&out);		/* outlives SPI's memory */
 	ledger_become_owner(&save);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "ledger_consistency_proof: SPI_connect failed");
@@ -393,7 +376,6 @@ ledger_consistency_proof(PG_FUNCTION_ARGS)
 	require_digest_block(&new);
 	chain = chain_links(old.block, new.block, &n);
 	self_check(proof_check_consistency(&old, chain, n, &new));
-	initStringInfo(&out);
 	appendStringInfoString(&out, "{\"version\": 1, \"kind\": \"consistency\", ");
 	append_digest(&out, "old", &old);
 	appendStringInfoString(&out, ", ");
@@ -422,6 +404,7 @@ ledger_verify_proof(PG_FUNCTION_ARGS)
 {
 	Jsonb	   *proof;
 	ChainDigest d;
+	ChainDigest kept = {0};
 	ParsedProof p;
 	char	   *text;
 	const char *problem;
@@ -430,6 +413,8 @@ ledger_verify_proof(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	proof = PG_GETARG_JSONB_P(0);
 	d = digest_arg(PG_GETARG_JSONB_P(1));
+	if (!PG_ARGISNULL(2))
+		kept = digest_arg(PG_GETARG_JSONB_P(2));	/* before anything is malloc'ed */
 	text = JsonbToCString(NULL, &proof->root, VARSIZE(proof));
 	problem = proof_parse(text, strlen(text), &p);
 	if (problem != NULL)
@@ -441,8 +426,6 @@ ledger_verify_proof(PG_FUNCTION_ARGS)
 	problem = proof_check(&p, &d);
 	if (problem == NULL && p.kind == PROOF_CONSISTENCY && !PG_ARGISNULL(2))
 	{
-		ChainDigest kept = digest_arg(PG_GETARG_JSONB_P(2));
-
 		if (kept.block != p.old.block || memcmp(kept.hash, p.old.hash, LEDGER_HASH_LEN) != 0)
 			problem = "The proof starts from another digest than the one given.";
 	}

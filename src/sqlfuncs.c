@@ -40,11 +40,15 @@ require_preloaded(void)
 				 errhint("Add ledger to shared_preload_libraries in postgresql.conf and restart the server.")));
 }
 
-/* Open a ledger table named by the caller, or explain why it is not one. */
-static Relation
-open_ledger_table(Oid relid, LOCKMODE lockmode)
+/*
+ * Open a ledger table named by the caller, or explain why it is not one;
+ * with a privilege in "required", the caller must hold it on the table.
+ */
+Relation
+ledger_open_table(Oid relid, LOCKMODE lockmode, AclMode required)
 {
 	Relation	rel;
+	AclResult	acl;
 
 	require_preloaded();
 	rel = table_open(relid, lockmode);
@@ -53,7 +57,20 @@ open_ledger_table(Oid relid, LOCKMODE lockmode)
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("\"%s\" is not a ledger table", RelationGetRelationName(rel)),
 				 errhint("Ledger tables are created with CREATE TABLE ... USING ledger.")));
+	if (required != 0 &&
+		(acl = pg_class_aclcheck(relid, GetUserId(), required)) != ACLCHECK_OK)
+		aclcheck_error(acl, OBJECT_TABLE, RelationGetRelationName(rel));
 	return rel;
+}
+
+/* A request the ledger's state does not allow, said plainly. */
+void
+ledger_not_possible(const char *msg, const char *hint)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("%s", msg),
+			 errhint("%s", hint)));
 }
 
 /* Called once by CREATE EXTENSION: creates the root key. */
@@ -71,7 +88,7 @@ ledger_set_deletion_protection(PG_FUNCTION_ARGS)
 {
 	Oid			relid = PG_GETARG_OID(0);
 	bool		on = PG_GETARG_BOOL(1);
-	Relation	rel = open_ledger_table(relid, ShareUpdateExclusiveLock);
+	Relation	rel = ledger_open_table(relid, ShareUpdateExclusiveLock, 0);
 
 	if (!pg_class_ownercheck(relid, GetUserId()))
 		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, RelationGetRelationName(rel));
@@ -86,11 +103,8 @@ header_of(FunctionCallInfo fcinfo, LedgerHeader *hdr)
 {
 	Oid			relid = PG_GETARG_OID(0);
 	ItemPointer tid = (ItemPointer) PG_GETARG_POINTER(1);
-	Relation	rel = open_ledger_table(relid, AccessShareLock);
-	AclResult	acl = pg_class_aclcheck(relid, GetUserId(), ACL_SELECT);
+	Relation	rel = ledger_open_table(relid, AccessShareLock, ACL_SELECT);
 
-	if (acl != ACLCHECK_OK)
-		aclcheck_error(acl, OBJECT_TABLE, RelationGetRelationName(rel));
 	if (!ItemPointerIsValid(tid) ||
 		ItemPointerGetBlockNumber(tid) >= RelationGetNumberOfBlocks(rel) ||
 		!ledger_header_at(rel, tid, hdr))

@@ -28,6 +28,7 @@
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
 PG_FUNCTION_INFO_V1(ledger_verify);
@@ -63,6 +64,7 @@ typedef struct Verify
 	Cursor		blocks_c;
 	Cursor		entries_c;
 	Cursor		revisions_c;
+	MemoryContext row_cxt;		/* emptied after every revision */
 } Verify;
 
 static void
@@ -271,7 +273,13 @@ check_entry(Verify *v, const LedgerTxnEntry *e, uint8 *entry_hash)
 			leaves = leaves == NULL ? palloc(sizeof(*leaves) * max) :
 				repalloc_huge(leaves, sizeof(*leaves) * max);
 		}
-		check_revision(v, leaves[n++]);
+		{
+			MemoryContext old = MemoryContextSwitchTo(v->row_cxt);
+
+			check_revision(v, leaves[n++]);	/* detoasts the payload here */
+			MemoryContextSwitchTo(old);
+			MemoryContextReset(v->row_cxt);
+		}
 		c->pos++;
 		report_progress(v);
 	}
@@ -546,9 +554,11 @@ check_current_rows(Verify *v)
 	SPITupleTable *tables;
 	uint64		ntables;
 
+	/* Temporary tables are their sessions' own; their revisions are checked. */
 	ret = SPI_execute("SELECT t.table_id, t.relid FROM ledger.tables t "
 					  "JOIN pg_class c ON c.oid = t.relid "
-					  "WHERE t.dropped_at IS NULL ORDER BY t.table_id", true, 0);
+					  "WHERE t.dropped_at IS NULL AND c.relpersistence <> 't' "
+					  "ORDER BY t.table_id", true, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "ledger_verify: could not list ledger tables");
 	tables = SPI_tuptable;
@@ -611,6 +621,8 @@ run(Verify *v, bool full, int64 digest_block, const uint8 *digest_hash)
 	ledger_become_owner(&save);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "ledger_verify: SPI_connect failed");
+	v->row_cxt = AllocSetContextCreate(CurrentMemoryContext, "ledger_verify row",
+									   ALLOCSET_DEFAULT_SIZES);
 	check_chain(v);
 	if (full)
 		check_current_rows(v);

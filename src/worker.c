@@ -141,12 +141,14 @@ claim_slot(Oid dboid)
 	return claimed;
 }
 
+/* Free the slot of a database held by worker "pid" (0: not started yet). */
 static void
-release_slot(Oid dboid)
+release_slot(Oid dboid, pid_t pid)
 {
 	SpinLockAcquire(&workers->mutex);
 	for (int i = 0; i < MAX_LEDGER_WORKERS; i++)
-		if (workers->slots[i].dboid == dboid)
+		if (workers->slots[i].dboid == dboid &&
+			(workers->slots[i].pid == pid || workers->slots[i].pid == 0))
 			workers->slots[i].dboid = InvalidOid;
 	SpinLockRelease(&workers->mutex);
 }
@@ -162,7 +164,7 @@ start_worker(Oid dboid)
 	w.bgw_main_arg = ObjectIdGetDatum(dboid);
 	if (!RegisterDynamicBackgroundWorker(&w, NULL))
 	{
-		release_slot(dboid);
+		release_slot(dboid, 0);
 		ereport(LOG,
 				(errmsg("could not start the ledger worker of database %u", dboid),
 				 errhint("Raise max_worker_processes; until then, ledger_digest() seals on demand.")));
@@ -246,7 +248,7 @@ ledger_starter_main(Datum arg)
 static void
 worker_exit(int code, Datum arg)
 {
-	release_slot(DatumGetObjectId(arg));
+	release_slot(DatumGetObjectId(arg), MyProcPid);
 }
 
 static void

@@ -84,6 +84,11 @@ typedef struct Audit
 	int64_t		revisions;
 	int64_t		blocks;
 	int64_t		opened;
+	char	   *redacted;		/* JSON text of every redaction event */
+	size_t		redacted_len;
+	Leaf	   *missing;		/* revisions without a payload */
+	int64_t		nmissing;
+	int64_t		maxmissing;
 } Audit;
 
 static void
@@ -245,6 +250,7 @@ provider_key(const char *path, const char *id, int64_t version, uint8_t *out)
 			strcmp(kid, id) == 0 && ver == version)
 			found = hex_bytes(hex, out, KEY_LEN);
 		OPENSSL_cleanse(line, sizeof(line));
+		OPENSSL_cleanse(hex, sizeof(hex));
 	}
 	fclose(f);
 	return found;
@@ -362,7 +368,7 @@ check_payload(Audit *a, json_t *rec, int64_t table_id, const uint8_t *data_hash,
 
 /* A catalog event's payload is its JSON, in the clear: no key needed. */
 static void
-check_event(json_t *rec, const uint8_t *data_hash, const char *where)
+check_event(Audit *a, json_t *rec, const uint8_t *data_hash, const char *where)
 {
 	const char *hex = json_string_value(json_object_get(rec, "payload"));
 	size_t		len = hex ? strlen(hex) / 2 : 0;
@@ -376,7 +382,49 @@ check_event(json_t *rec, const uint8_t *data_hash, const char *where)
 	merkle_sha256(p, len, hash);
 	if (memcmp(hash, data_hash, LAYOUT_HASH_LEN) != 0)
 		failed(where, "the data hash does not match the event's payload");
+	/* Keep the redactions it records, as canonical text to search. */
+	{
+		json_t	   *event = json_loadb((const char *) p, len, 0, NULL);
+		json_t	   *list = json_object_get(event, "redacted");
+		size_t		i;
+		json_t	   *r;
+		int64_t		table_id = json_integer_value(json_object_get(event, "table_id"));
+
+		json_array_foreach(list, i, r)
+		{
+			char		item[96];
+			int			n = snprintf(item, sizeof(item), "|%lld,%lld,%lld|",
+									 (long long) table_id,
+									 (long long) json_integer_value(json_object_get(r, "doc_id")),
+									 (long long) json_integer_value(json_object_get(r, "version")));
+
+			a->redacted = realloc(a->redacted, a->redacted_len + n + 1);
+			if (a->redacted == NULL)
+				die(2, "out of memory%s%s", NULL, NULL);
+			memcpy(a->redacted + a->redacted_len, item, n + 1);
+			a->redacted_len += n;
+		}
+		json_decref(event);
+	}
 	free(p);
+}
+
+/* With the keyring: every revision without a payload was redacted. */
+static void
+check_redactions(Audit *a)
+{
+	for (int64_t i = 0; i < a->nmissing; i++)
+	{
+		char		item[96];
+		Leaf	   *m = &a->missing[i];
+
+		snprintf(item, sizeof(item), "|%lld,%lld,%d|", (long long) m->table_id,
+				 (long long) m->doc_id, m->version);
+		if (a->redacted == NULL || strstr(a->redacted, item) == NULL)
+			failed(place("table id %lld document %lld version %lld", m->table_id,
+						 m->doc_id, m->version),
+				   "it has no payload, and no redaction of it is recorded in the export");
+	}
 }
 
 /* ------------------------------------------------------------------------
@@ -453,10 +501,12 @@ static void
 start_block(Audit *a, json_t *rec)
 {
 	uint8_t		previous[LAYOUT_HASH_LEN];
-	int64_t		number = int_of(rec, "number", "a block");
-	char	   *where = place("block %lld", number, 0, 0);
+	int64_t		number;
+	char		where[64];
 
-	end_block(a);
+	end_block(a);				/* before "where": place() reuses its buffer */
+	number = int_of(rec, "number", "a block");
+	snprintf(where, sizeof(where), "block %lld", (long long) number);
 	hash_of(rec, "previous_hash", previous, where);
 	if (a->have_previous && number != a->block_number + 1)
 		failed(where, "the block before it is missing");
@@ -476,10 +526,12 @@ start_block(Audit *a, json_t *rec)
 static void
 start_txn(Audit *a, json_t *rec)
 {
-	int64_t		seq = int_of(rec, "seq", "a transaction");
-	char	   *where = place("transaction %lld", seq, 0, 0);
+	int64_t		seq;
+	char		where[64];
 
-	end_txn(a);
+	end_txn(a);					/* before "where": place() reuses its buffer */
+	seq = int_of(rec, "seq", "a transaction");
+	snprintf(where, sizeof(where), "transaction %lld", (long long) seq);
 	if (!a->in_block || a->block_number == 0 || seq < a->first_seq || seq > a->last_seq)
 		failed(where, "no exported block covers it");
 	if (a->nentries > 0 && seq <= a->seq)
@@ -517,9 +569,15 @@ add_revision(Audit *a, json_t *rec)
 	if (memcmp(stored, leaf.hash, LAYOUT_HASH_LEN) != 0)
 		failed(where, "its revision hash does not match its fields");
 	if (leaf.table_id == 0 && !json_is_null(json_object_get(rec, "payload")))
-		check_event(rec, data_hash, where);
+		check_event(a, rec, data_hash, where);
 	else if (a->keyring != NULL && op[0] != 'D' && !json_is_null(json_object_get(rec, "payload")))
 		check_payload(a, rec, leaf.table_id, data_hash, where);
+	else if (a->keyring != NULL && op[0] != 'D')
+	{
+		if (a->nmissing == a->maxmissing)
+			a->missing = grow(a->missing, &a->maxmissing, sizeof(Leaf));
+		a->missing[a->nmissing++] = leaf;
+	}
 	if (a->nleaves == a->maxleaves)
 		a->leaves = grow(a->leaves, &a->maxleaves, sizeof(Leaf));
 	a->leaves[a->nleaves++] = leaf;
@@ -561,12 +619,15 @@ check_export(const char *path, const ChainDigest *digest, const char *keyring)
 	end_block(a);
 	if (a->blocks == 0)
 		failed("the export", "it holds no blocks");
+	if (keyring != NULL)
+		check_redactions(a);
 	if (a->block_number != digest->block || memcmp(a->previous, digest->hash, LAYOUT_HASH_LEN) != 0)
 		failed(place("block %lld", a->block_number, 0, 0), "the export does not end at the digest");
 	printf("ok: %lld revisions in %lld blocks lead to the digest of block %lld",
 		   (long long) a->revisions, (long long) a->blocks, (long long) digest->block);
 	if (keyring != NULL)
-		printf("; %lld payloads opened and their data hashes match", (long long) a->opened);
+		printf("; %lld payloads opened and their data hashes match, %lld redacted",
+			   (long long) a->opened, (long long) a->nmissing);
 	printf("\n");
 	for (int i = 0; i < a->nkeys; i++)
 		OPENSSL_cleanse(a->keys[i].key, KEY_LEN);

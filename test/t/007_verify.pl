@@ -85,7 +85,7 @@ my $rev = "table_id = $tid AND doc_id = $doc1";
 detects('one payload byte',
 	"UPDATE ledger.journal SET payload = set_byte(payload, 60, get_byte(payload, 60) # 1) WHERE $rev AND version = 1",
 	"ledger_verify('full')",
-	qr/at table acct \(table id $tid\) document $doc1 version 1$/,
+	qr/at table public.acct \(table id $tid\) document $doc1 version 1$/,
 	qr/fails authentication/);
 
 # The chain level never opens a payload: that is what lets it run
@@ -152,7 +152,7 @@ detects('a stored block hash',
 detects('a removed transaction entry',
 	"DELETE FROM ledger.transactions WHERE seq = (SELECT max(seq) FROM ledger.transactions)",
 	"ledger_verify('chain')",
-	qr/at table acct \(table id $tid\) document \d+ version 0$/, qr/No transaction entry covers/,
+	qr/at table public.acct \(table id $tid\) document \d+ version 0$/, qr/No transaction entry covers/,
 	'transactions');
 
 # The current rows: heap's own UPDATE and DELETE change them without a
@@ -160,13 +160,13 @@ detects('a removed transaction entry',
 detects('a current row deleted',
 	'DELETE FROM acct WHERE id = 2',
 	"ledger_verify('full')",
-	qr/at table acct \(table id $tid\) document \d+ version 1$/, qr/has no row of this document/,
+	qr/at table public.acct \(table id $tid\) document \d+ version 1$/, qr/has no row of this document/,
 	'public.acct');
 {
 	my $e = tampered("UPDATE acct SET owner = 'mallory' WHERE id = 3",
 		"ledger_verify('full')", 'public.acct');
 	is($e->{sqlstate}, 'XX001', 'a current row rewritten: reported as data corruption');
-	like($e->{stderr}, qr/verifying the current rows of table acct \(table id $tid\)/,
+	like($e->{stderr}, qr/verifying the current rows of table public.acct \(table id $tid\)/,
 		'a current row rewritten: the report names the table');
 }
 
