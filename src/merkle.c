@@ -16,26 +16,42 @@
 
 #include <openssl/evp.h>
 
+/*
+ * SHA-256 of a ‖ b.  The algorithm is fetched once and one context is
+ * reused: OpenSSL 3 otherwise looks the algorithm up by name on every
+ * call, which cost more than the hashing (perf, ledger_verify('chain')).
+ * Callers are single-threaded: a backend, or the ledger-verify tool.
+ */
+static int
+sha256_two(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen,
+		   uint8_t *out)
+{
+	static EVP_MD *md = NULL;
+	static EVP_MD_CTX *ctx = NULL;
+
+	if (md == NULL)
+		md = EVP_MD_fetch(NULL, "SHA256", NULL);
+	if (ctx == NULL)
+		ctx = EVP_MD_CTX_new();
+	return md != NULL && ctx != NULL &&
+		EVP_DigestInit_ex2(ctx, md, NULL) == 1 &&
+		EVP_DigestUpdate(ctx, a, alen) == 1 &&
+		(blen == 0 || EVP_DigestUpdate(ctx, b, blen) == 1) &&
+		EVP_DigestFinal_ex(ctx, out, NULL) == 1;
+}
+
 int
 merkle_sha256(const uint8_t *data, size_t len, uint8_t *out)
 {
-	return EVP_Digest(data, len, out, NULL, EVP_sha256(), NULL) == 1;
+	return sha256_two(data, len, NULL, 0, out);
 }
 
 int
 merkle_leaf(const uint8_t *data, size_t len, uint8_t *out)
 {
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	static const uint8_t prefix = 0x00;
-	int			ok;
 
-	ok = ctx != NULL &&
-		EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
-		EVP_DigestUpdate(ctx, &prefix, 1) == 1 &&
-		EVP_DigestUpdate(ctx, data, len) == 1 &&
-		EVP_DigestFinal_ex(ctx, out, NULL) == 1;
-	EVP_MD_CTX_free(ctx);
-	return ok;
+	return sha256_two(&prefix, 1, data, len, out);
 }
 
 int

@@ -26,6 +26,7 @@
 #include "miscadmin.h"
 #include "utils/datetime.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -142,9 +143,12 @@ revision_place(const LedgerRevision *r)
 static void
 report_progress(Verify *v)
 {
-	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz now;
 
 	CHECK_FOR_INTERRUPTS();
+	if (v->revisions % 4096 != 0)
+		return;					/* the clock is read now and then only */
+	now = GetCurrentTimestamp();
 	if (!TimestampDifferenceExceeds(v->reported, now, PROGRESS_SECS * 1000))
 		return;
 	v->reported = now;
@@ -619,6 +623,13 @@ run(Verify *v, bool full, int64 digest_block, const uint8 *digest_hash)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("extension \"ledger\" is not installed in this database")));
 	ledger_become_owner(&save);
+	/* A maintenance job: its sorts may use maintenance_work_mem. */
+	(void) set_config_option("work_mem", psprintf("%d", maintenance_work_mem),
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
+	/* Compiling the queries costs more than it saves on a full scan. */
+	(void) set_config_option("jit", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "ledger_verify: SPI_connect failed");
 	v->row_cxt = AllocSetContextCreate(CurrentMemoryContext, "ledger_verify row",
