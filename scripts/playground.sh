@@ -135,6 +135,13 @@ create_sample() {
 	pg_psql -d "$DB" -c 'CREATE EXTENSION IF NOT EXISTS ledger' ||
 		die "CREATE EXTENSION ledger failed (error above; is the C code complete?).
   The server is still running; stop it with: $(self_command stop)"
+	# A playground made by a development build before the hash chain has
+	# the extension's old objects, which this build refuses to write.
+	if [[ $(pg_psql -d "$DB" -Atc "SELECT to_regclass('ledger.blocks') IS NULL") == t ]]; then
+		die "the playground's database was made by an earlier build of ledger, before the hash chain,
+  and there is no upgrade path from development builds.  Start a new playground:
+  $(self_command destroy) && $(self_command)"
+	fi
 	if [[ $(pg_psql -d "$DB" -Atc "SELECT to_regclass('public.accounts') IS NULL") == t ]]; then
 		log "creating the sample table accounts"
 		pg_psql -d "$DB" <<-'SQL' || die "could not create the sample table accounts (error above)"

@@ -216,6 +216,23 @@ safe_bound(void)
 	return bound;
 }
 
+/*
+ * A database whose extension objects come from an earlier development
+ * build has a journal but no chain tables.  Writing there would leave
+ * revisions outside the chain, so it is refused, plainly.
+ */
+static void
+require_chain_tables(void)
+{
+	if (!OidIsValid(ledger_relation_oid("transactions")) ||
+		!OidIsValid(ledger_relation_oid("blocks")))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the ledger's chain tables are missing in this database"),
+				 errdetail("The extension's objects here were made by an earlier build of ledger 0.1, before the hash chain."),
+				 errhint("Copy the data out, then DROP EXTENSION ledger CASCADE and CREATE EXTENSION ledger; there is no upgrade path from development builds.")));
+}
+
 /* ------------------------------------------------------------------------
  * Hashes
  * ------------------------------------------------------------------------
@@ -372,6 +389,7 @@ write_entry(void)
 	entry_written = true;
 	if (npending == 0)
 		return;
+	require_chain_tables();
 	if (npending > PG_INT32_MAX)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
@@ -545,9 +563,11 @@ append_block(Relation rel, LedgerBlock *prev, uint8 (*hashes)[LEDGER_HASH_LEN],
 void
 ledger_chain_bootstrap(void)
 {
-	Relation	rel = table_open(ledger_relation_oid("blocks"), ExclusiveLock);
+	Relation	rel;
 	LedgerBlock before;
 
+	require_chain_tables();
+	rel = table_open(ledger_relation_oid("blocks"), ExclusiveLock);
 	memset(&before, 0, sizeof(before));
 	before.number = -1;
 	append_block(rel, &before, NULL, 0, 0, 0);
@@ -580,6 +600,7 @@ ledger_chain_seal(LedgerBlock *newest, bool wait)
 	int64		first_seq = 0;
 	int64		last_seq = 0;
 
+	require_chain_tables();
 	if (wait)
 		LockRelationOid(blocks_oid, ExclusiveLock);
 	else if (!ConditionalLockRelationOid(blocks_oid, ExclusiveLock))
@@ -629,9 +650,14 @@ ledger_chain_seal(LedgerBlock *newest, bool wait)
 void
 ledger_chain_newest(LedgerBlock *newest)
 {
-	Relation	blocks = table_open(ledger_relation_oid("blocks"), AccessShareLock);
-	Snapshot	snap = RegisterSnapshot(GetLatestSnapshot());
-	bool		found = newest_block(blocks, snap, newest);
+	Relation	blocks;
+	Snapshot	snap;
+	bool		found;
+
+	require_chain_tables();
+	blocks = table_open(ledger_relation_oid("blocks"), AccessShareLock);
+	snap = RegisterSnapshot(GetLatestSnapshot());
+	found = newest_block(blocks, snap, newest);
 
 	UnregisterSnapshot(snap);
 	table_close(blocks, AccessShareLock);
