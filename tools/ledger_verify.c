@@ -91,6 +91,17 @@ typedef struct Audit
 	int64_t		maxmissing;
 } Audit;
 
+/* The audit in progress, whose unwrapped keys are wiped at any exit. */
+static Audit *current = NULL;
+
+static void
+wipe_keys(void)
+{
+	if (current != NULL)
+		for (int i = 0; i < current->nkeys; i++)
+			OPENSSL_cleanse(current->keys[i].key, KEY_LEN);
+}
+
 static void
 die(int code, const char *fmt, const char *a, const char *b)
 {
@@ -595,6 +606,8 @@ check_export(const char *path, const ChainDigest *digest, const char *keyring)
 
 	if (a == NULL || f == NULL)
 		die(2, "could not read %s%s", path, NULL);
+	current = a;
+	atexit(wipe_keys);
 	a->keyring = keyring;
 	while (getline(&line, &cap, f) > 0)
 	{
@@ -629,9 +642,7 @@ check_export(const char *path, const ChainDigest *digest, const char *keyring)
 		printf("; %lld payloads opened and their data hashes match, %lld redacted",
 			   (long long) a->opened, (long long) a->nmissing);
 	printf("\n");
-	for (int i = 0; i < a->nkeys; i++)
-		OPENSSL_cleanse(a->keys[i].key, KEY_LEN);
-	return 0;
+	return 0;					/* wipe_keys() runs at exit */
 }
 
 static int
