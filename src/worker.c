@@ -99,6 +99,10 @@ ledger_worker_register_launcher(void)
 {
 	BackgroundWorker w;
 
+	/* pg_upgrade's servers must not have workers connect to databases. */
+	if (IsBinaryUpgrade)
+		return;
+
 	fill_worker(&w, "ledger starter", "ledger_starter_main");
 	RegisterBackgroundWorker(&w);
 }
