@@ -332,14 +332,30 @@ pending_root(uint8 *root)
 	pfree(hashes);
 }
 
-static Datum
-bytea_datum(const uint8 *data, int len)
+/* A stored hash as a bytea datum. */
+Datum
+ledger_hash_datum(const uint8 *hash)
 {
-	bytea	   *b = palloc(VARHDRSZ + len);
+	bytea	   *b = palloc(VARHDRSZ + LEDGER_HASH_LEN);
 
-	SET_VARSIZE(b, VARHDRSZ + len);
-	memcpy(VARDATA(b), data, len);
+	SET_VARSIZE(b, VARHDRSZ + LEDGER_HASH_LEN);
+	memcpy(VARDATA(b), hash, LEDGER_HASH_LEN);
 	return PointerGetDatum(b);
+}
+
+/*
+ * A hash read back from a bytea datum; false if it is NULL or not 32
+ * bytes long, for the caller to report where.
+ */
+bool
+ledger_hash_from_datum(Datum d, bool isnull, uint8 *out)
+{
+	bytea	   *b = isnull ? NULL : DatumGetByteaPP(d);
+
+	if (b == NULL || VARSIZE_ANY_EXHDR(b) != LEDGER_HASH_LEN)
+		return false;
+	memcpy(out, VARDATA_ANY(b), LEDGER_HASH_LEN);
+	return true;
 }
 
 /*
@@ -349,16 +365,12 @@ bytea_datum(const uint8 *data, int len)
 static void
 stored_hash(Datum d, bool isnull, uint8 *out, const char *kind, int64 number)
 {
-	bytea	   *b;
-
-	b = isnull ? NULL : DatumGetByteaPP(d);
-	if (b == NULL || VARSIZE_ANY_EXHDR(b) != LEDGER_HASH_LEN)
+	if (!ledger_hash_from_datum(d, isnull, out))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("ledger chain is damaged: %s %lld has no valid hash",
 						kind, (long long) number),
 				 errhint("Run ledger_verify() to locate the damage.")));
-	memcpy(out, VARDATA_ANY(b), LEDGER_HASH_LEN);
 }
 
 static void
@@ -372,7 +384,7 @@ insert_entry(uint64 seq, int64 count, const uint8 *root)
 	values[Anum_txn_xid - 1] = FullTransactionIdGetDatum(GetTopFullTransactionId());
 	values[Anum_txn_committed_at - 1] = TimestampTzGetDatum(GetCurrentTimestamp());
 	values[Anum_txn_revision_count - 1] = Int32GetDatum((int32) count);
-	values[Anum_txn_merkle_root - 1] = bytea_datum(root, LEDGER_HASH_LEN);
+	values[Anum_txn_merkle_root - 1] = ledger_hash_datum(root);
 	CatalogTupleInsert(rel, heap_form_tuple(RelationGetDescr(rel), values, nulls));
 	table_close(rel, RowExclusiveLock);
 }
@@ -508,9 +520,9 @@ insert_block(Relation rel, const LedgerBlock *b)
 	values[Anum_block_first_seq - 1] = Int64GetDatum(b->first_seq);
 	values[Anum_block_last_seq - 1] = Int64GetDatum(b->last_seq);
 	values[Anum_block_entry_count - 1] = Int32GetDatum(b->entry_count);
-	values[Anum_block_merkle_root - 1] = bytea_datum(b->merkle_root, LEDGER_HASH_LEN);
-	values[Anum_block_previous_hash - 1] = bytea_datum(b->previous_hash, LEDGER_HASH_LEN);
-	values[Anum_block_hash - 1] = bytea_datum(b->hash, LEDGER_HASH_LEN);
+	values[Anum_block_merkle_root - 1] = ledger_hash_datum(b->merkle_root);
+	values[Anum_block_previous_hash - 1] = ledger_hash_datum(b->previous_hash);
+	values[Anum_block_hash - 1] = ledger_hash_datum(b->hash);
 	values[Anum_block_sealed_at - 1] = TimestampTzGetDatum(b->sealed_at);
 	CatalogTupleInsert(rel, heap_form_tuple(RelationGetDescr(rel), values, nulls));
 }

@@ -49,16 +49,6 @@ enum
 
 static bool xact_wrote_journal = false;
 
-static Datum
-hash_datum(const uint8 *hash)
-{
-	bytea	   *b = palloc(VARHDRSZ + LEDGER_HASH_LEN);
-
-	SET_VARSIZE(b, VARHDRSZ + LEDGER_HASH_LEN);
-	memcpy(VARDATA(b), hash, LEDGER_HASH_LEN);
-	return PointerGetDatum(b);
-}
-
 static HeapTuple
 form_revision(Relation rel, const LedgerRevision *rev)
 {
@@ -74,8 +64,8 @@ form_revision(Relation rel, const LedgerRevision *rev)
 	values[Anum_journal_xid - 1] = FullTransactionIdGetDatum(GetTopFullTransactionId());
 	values[Anum_journal_key_id - 1] = Int32GetDatum(rev->key_id);
 	values[Anum_journal_payload - 1] = PointerGetDatum(rev->payload);
-	values[Anum_journal_data_hash - 1] = hash_datum(rev->data_hash);
-	values[Anum_journal_revision_hash - 1] = hash_datum(rev->revision_hash);
+	values[Anum_journal_data_hash - 1] = ledger_hash_datum(rev->data_hash);
+	values[Anum_journal_revision_hash - 1] = ledger_hash_datum(rev->revision_hash);
 	values[Anum_journal_written_at - 1] = TimestampTzGetDatum(GetCurrentTimestamp());
 	nulls[Anum_journal_key_id - 1] = tombstone || rev->key_id == 0;
 	nulls[Anum_journal_payload - 1] = tombstone;

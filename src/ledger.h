@@ -21,6 +21,7 @@
 #include "access/tupdesc.h"
 #include "executor/tuptable.h"
 #include "fmgr.h"
+#include "lib/stringinfo.h"
 #include "nodes/bitmapset.h"
 #include "port/pg_bswap.h"
 #include "utils/acl.h"
@@ -278,6 +279,8 @@ extern bool ledger_chain_entry_written(void);
 extern void ledger_merkle_root(uint8 (*hashes)[LEDGER_HASH_LEN], int64 n,
 							   uint8 *root);
 extern int64 ledger_unix_micros(TimestampTz t);
+extern Datum ledger_hash_datum(const uint8 *hash);
+extern bool ledger_hash_from_datum(Datum d, bool isnull, uint8 *out);
 extern void ledger_entry_hash(const LedgerTxnEntry *e, uint8 *out);
 extern void ledger_block_hash(const LedgerBlock *b, uint8 *out);
 extern void ledger_deform_entry(TupleDesc desc, HeapTuple tup, LedgerTxnEntry *e);
@@ -302,6 +305,9 @@ extern void ledger_events_flush(void);
 extern void ledger_events_subxact_abort(SubTransactionId subid);
 extern void ledger_events_xact_end(void);
 extern bool ledger_events_pending(void);
+
+/* proof.c */
+extern void ledger_append_digest(StringInfo out, int64 block, const uint8 *hash);
 
 /* verify.c */
 extern void ledger_parse_digest(Jsonb *jb, int64 *block, uint8 *hash);

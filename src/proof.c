@@ -72,13 +72,21 @@ append_chain(StringInfo out, const ProofLink *chain, int64 n)
 	appendStringInfoChar(out, ']');
 }
 
+/* A digest as JSON, the form docs/verification.md gives. */
+void
+ledger_append_digest(StringInfo out, int64 block, const uint8 *hash)
+{
+	appendStringInfo(out, "{\"version\": 1, \"block\": %lld, \"hash\": ",
+					 (long long) block);
+	append_hex(out, hash);
+	appendStringInfoChar(out, '}');
+}
+
 static void
 append_digest(StringInfo out, const char *key, const ChainDigest *d)
 {
-	appendStringInfo(out, "\"%s\": {\"version\": 1, \"block\": %lld, \"hash\": ",
-					 key, (long long) d->block);
-	append_hex(out, d->hash);
-	appendStringInfoChar(out, '}');
+	appendStringInfo(out, "\"%s\": ", key);
+	ledger_append_digest(out, d->block, d->hash);
 }
 
 static Datum
@@ -101,14 +109,12 @@ hash_at(SPITupleTable *tt, uint64 row, int col, uint8 *out)
 {
 	bool		isnull;
 	Datum		d = SPI_getbinval(tt->vals[row], tt->tupdesc, col, &isnull);
-	bytea	   *b = isnull ? NULL : DatumGetByteaPP(d);
 
-	if (b == NULL || VARSIZE_ANY_EXHDR(b) != LEDGER_HASH_LEN)
+	if (!ledger_hash_from_datum(d, isnull, out))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("ledger chain is damaged: a stored hash is missing or not 32 bytes long"),
 				 errhint("Run ledger_verify() to locate the damage.")));
-	memcpy(out, VARDATA_ANY(b), LEDGER_HASH_LEN);
 }
 
 static int64

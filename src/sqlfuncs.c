@@ -15,6 +15,7 @@
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "funcapi.h"
+#include "lib/stringinfo.h"
 #include "catalog/pg_class.h"
 #include "storage/itemptr.h"
 #include "miscadmin.h"
@@ -142,12 +143,11 @@ ledger_document_version(PG_FUNCTION_ARGS)
 static Datum
 digest_json(const LedgerBlock *b)
 {
-	char		hex[LEDGER_HASH_LEN * 2 + 1];
+	StringInfoData out;
 
-	hex[hex_encode((const char *) b->hash, LEDGER_HASH_LEN, hex)] = '\0';
-	return DirectFunctionCall1(jsonb_in,
-							   CStringGetDatum(psprintf("{\"version\": 1, \"block\": %lld, \"hash\": \"%s\"}",
-														(long long) b->number, hex)));
+	initStringInfo(&out);
+	ledger_append_digest(&out, b->number, b->hash);
+	return DirectFunctionCall1(jsonb_in, CStringGetDatum(out.data));
 }
 
 /*

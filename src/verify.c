@@ -164,17 +164,14 @@ hash_column(Cursor *c, int col, uint8 *out, bool zero_if_null,
 {
 	bool		isnull;
 	Datum		d = cursor_value(c, col, &isnull);
-	bytea	   *b;
 
 	if (isnull && zero_if_null)
 	{
 		memset(out, 0, LEDGER_HASH_LEN);
 		return;
 	}
-	b = isnull ? NULL : DatumGetByteaPP(d);
-	if (b == NULL || VARSIZE_ANY_EXHDR(b) != LEDGER_HASH_LEN)
+	if (!ledger_hash_from_datum(d, isnull, out))
 		fail(revision_place(r), psprintf("Its %s is missing or not 32 bytes long.", what));
-	memcpy(out, VARDATA_ANY(b), LEDGER_HASH_LEN);
 }
 
 /*

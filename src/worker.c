@@ -175,14 +175,35 @@ start_worker(Oid dboid)
 	}
 }
 
-/* Start this database's worker if it has none; called by ledger writers. */
+/*
+ * Whether a database's worker is running.  A claim whose worker has not
+ * shown up yet does not count: claim_slot() decides whether it is stale.
+ */
+static bool
+has_worker(Oid dboid)
+{
+	bool		running = false;
+
+	SpinLockAcquire(&workers->mutex);
+	for (int i = 0; i < MAX_LEDGER_WORKERS; i++)
+		if (workers->slots[i].dboid == dboid && workers->slots[i].pid != 0)
+			running = true;
+	SpinLockRelease(&workers->mutex);
+	return running;
+}
+
+/*
+ * Start this database's worker if it has none; called at every ledger
+ * commit, so the common case is one pass over the slots.
+ */
 void
 ledger_worker_ensure(void)
 {
 	HeapTuple	tup;
 	bool		is_template = false;
 
-	if (IsBinaryUpgrade || !IsUnderPostmaster || RecoveryInProgress())
+	if (IsBinaryUpgrade || !IsUnderPostmaster || RecoveryInProgress() ||
+		has_worker(MyDatabaseId))
 		return;
 	tup = SearchSysCache1(DATABASEOID, ObjectIdGetDatum(MyDatabaseId));
 	if (HeapTupleIsValid(tup))
