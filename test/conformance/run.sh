@@ -410,6 +410,17 @@ stale_exception() {
     while read -r why; do log "note: exception $1 $why"; done
 }
 
+# The kept directory may not outlive the run (CI): print the start of each
+# unexcused diff.
+show_failures() {
+  local t h l v
+  while read -r t h l v; do
+    [[ $v == FAIL ]] || continue
+    echo; echo "--- $t: heap vs ledger (first 60 lines)"
+    head -60 "$OUT/diffs/$t.diff"
+  done
+}
+
 report() {
   local v_file=$OUT/verdicts.txt passed failed n
   verdicts >"$v_file"
@@ -422,6 +433,7 @@ report() {
   local name
   { grep -vE '^[[:space:]]*(#|$)' "$HERE/exceptions.txt" 2>/dev/null || true; } | cut -f1 |
     while read -r name; do stale_exception "$name" <"$v_file"; done
+  show_failures <"$v_file"
   echo
   echo "heap passes $n tests; excused on ledger: $(awk '$4 == "excused"' "$v_file" | wc -l);" \
        "diffs (heap vs ledger results) in $OUT/diffs"
