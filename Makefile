@@ -8,6 +8,7 @@ OBJS = \
 	src/crypto.o \
 	src/provider_file.o \
 	src/keys.o \
+	src/keystatus.o \
 	src/catalog.o \
 	src/payload.o \
 	src/journal.o \

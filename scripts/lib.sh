@@ -17,8 +17,10 @@ export PG_CONFIG
 # Debian packages the build, the suites and the playground need.  libasan8
 # and libubsan1 are the gcc-12 sanitizer runtimes that test.sh's sanitizer
 # pass preloads; build-essential pulls them in too, naming them documents it.
+# libkrb5-dev: the server's libpq-be.h (the connection's transport) includes
+# gssapi.h, since Debian builds the server with GSSAPI.
 LEDGER_APT_PACKAGES=(
-	build-essential pkg-config libssl-dev libjansson-dev python3
+	build-essential pkg-config libssl-dev libjansson-dev libkrb5-dev python3 openssl
 	postgresql-15 postgresql-server-dev-15
 	postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl
 	libipc-run-perl libasan8 libubsan1

@@ -354,7 +354,7 @@ SELECT op, count(*) FROM journal('l.trig') GROUP BY op ORDER BY op;
 --
 -- Row-level security policies filter and check opened rows.
 --
-CREATE ROLE regress_ledger_rls;
+CREATE ROLE regress_ledger_rls IN ROLE ledger_key_user;
 CREATE TABLE h.rls (id int, owner name, v text);
 CREATE TABLE l.rls (id int, owner name, v text) USING ledger;
 GRANT USAGE ON SCHEMA h, l, constraints TO regress_ledger_rls;

@@ -72,9 +72,15 @@ SELECT * FROM ledger_history('history.acct');
 RESET ROLE;
 GRANT USAGE ON SCHEMA history TO history_reader;
 GRANT SELECT ON acct TO history_reader;
+-- SELECT alone is not enough: the payloads need the key grant too.
 SET ROLE history_reader;
 SELECT count(*) AS readable FROM ledger_history('history.acct');
 RESET ROLE;
+GRANT ledger_key_user TO history_reader;
+SET ROLE history_reader;
+SELECT count(*) AS readable FROM ledger_history('history.acct');
+RESET ROLE;
+REVOKE ledger_key_user FROM history_reader;
 REVOKE ALL ON acct FROM history_reader;
 REVOKE ALL ON SCHEMA history FROM history_reader;
 DROP ROLE history_reader;

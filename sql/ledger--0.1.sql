@@ -108,6 +108,17 @@ CREATE INDEX blocks_last_seq_idx ON ledger.blocks (last_seq);
 REVOKE ALL ON ALL TABLES IN SCHEMA ledger FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA ledger FROM PUBLIC;
 
+-- The key grant: reading or writing ledger rows needs membership in this
+-- role besides table privileges.  Roles belong to the cluster, so it may
+-- exist already (another ledger database); DROP EXTENSION leaves it.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'ledger_key_user') THEN
+        CREATE ROLE ledger_key_user NOLOGIN;
+    END IF;
+END
+$$;
+
 CREATE FUNCTION ledger.bootstrap()
 RETURNS void
 AS 'MODULE_PATHNAME', 'ledger_bootstrap'
@@ -136,6 +147,20 @@ CREATE FUNCTION ledger_digest(OUT digest jsonb, OUT block_number bigint,
 RETURNS record
 AS 'MODULE_PATHNAME', 'ledger_digest'
 LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE;
+
+-- The ledger's encryption description, like QLDB's DescribeLedger.  Shows
+-- key ids and times, never key material.
+CREATE FUNCTION ledger_status(OUT provider text, OUT provider_key_id text,
+                              OUT provider_key_version integer,
+                              OUT root_key_version integer, OUT status text,
+                              OUT inaccessible_since timestamptz,
+                              OUT last_check timestamptz,
+                              OUT last_successful_check timestamptz)
+RETURNS record
+AS 'MODULE_PATHNAME', 'ledger_status'
+LANGUAGE C STRICT VOLATILE PARALLEL RESTRICTED;
+REVOKE ALL ON FUNCTION ledger_status() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ledger_status() TO pg_monitor;
 
 CREATE FUNCTION ledger_verify(level text DEFAULT 'full',
                               OUT revisions bigint, OUT transactions bigint,

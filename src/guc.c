@@ -17,6 +17,8 @@ char	   *ledger_keyring_file = NULL;
 bool		ledger_analyze_sealed_columns = false;
 bool		ledger_default_deletion_protection = true;
 int			ledger_seal_interval = 1000;
+int			ledger_key_check_interval = 10000;
+bool		ledger_require_secure_transport = true;
 
 void
 ledger_define_gucs(void)
@@ -62,5 +64,22 @@ ledger_define_gucs(void)
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
+	DefineCustomIntVariable("ledger.key_check_interval",
+							"Time between two checks that the provider key still works.",
+							"A ledger whose provider key fails a check refuses every read "
+							"and write of ledger data until a later check succeeds.",
+							&ledger_key_check_interval,
+							10000, 100, 3600 * 1000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+	DefineCustomBoolVariable("ledger.require_secure_transport",
+							 "Refuses access to ledger data over TCP connections without encryption.",
+							 "Unix-domain socket connections are always allowed.",
+							 &ledger_require_secure_transport,
+							 true,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
 	MarkGUCPrefixReserved("ledger");
 }

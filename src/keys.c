@@ -24,6 +24,7 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "catalog/indexing.h"
+#include "commands/extension.h"
 #include "commands/sequence.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -77,7 +78,6 @@ typedef struct KeyCache
 
 static KeyCache *cache = NULL;
 
-static void forget_keys(void);
 
 /*
  * The key cache, emptied if the extension was dropped and created again
@@ -90,7 +90,7 @@ key_cache(void)
 
 	if (cache != NULL && cache->catalog != catalog)
 	{
-		forget_keys();
+		ledger_keys_forget();
 		cache->catalog = catalog;
 	}
 	if (cache == NULL)
@@ -121,8 +121,9 @@ drop_data_key(DataKey *dk)
 	dk->key_id = 0;
 }
 
-static void
-forget_keys(void)
+/* Drop every unwrapped key this backend holds. */
+void
+ledger_keys_forget(void)
 {
 	if (cache == NULL)
 		return;
@@ -247,6 +248,60 @@ wrapped_bytes(HeapTuple tup, TupleDesc desc)
 	return (const uint8 *) VARDATA_ANY(w);
 }
 
+/*
+ * Unwrap the root key named by its catalog row into "out" through the
+ * provider, and record the outcome in the ledger's key status: a failure
+ * is recorded before it is raised, so every backend stops using its
+ * cached keys.
+ */
+static void
+unwrap_root(HeapTuple tup, TupleDesc desc, int32 *key_id, int32 *version,
+			uint8 *out)
+{
+	LedgerProviderRef ref;
+	uint8		aad[KEY_AAD_LEN];
+	bool		isnull;
+	MemoryContext cxt = CurrentMemoryContext;
+
+	*key_id = DatumGetInt32(heap_getattr(tup, Anum_key_id, desc, &isnull));
+	*version = DatumGetInt32(heap_getattr(tup, Anum_key_version, desc, &isnull));
+	strlcpy(ref.key_id,
+			TextDatumGetCString(heap_getattr(tup, Anum_key_provider_key_id, desc, &isnull)),
+			sizeof(ref.key_id));
+	ref.version = DatumGetInt32(heap_getattr(tup, Anum_key_provider_key_version, desc, &isnull));
+	key_aad(aad, 'R', *key_id, *version);
+	PG_TRY();
+	{
+		ledger_provider_unwrap(wrapped_bytes(tup, desc), &ref, aad, sizeof(aad), out);
+		ledger_key_status_ok();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *e;
+
+		MemoryContextSwitchTo(cxt);
+		e = CopyErrorData();
+		if (e->sqlerrcode == ERRCODE_LEDGER_KEY_INACCESSIBLE)
+			ledger_key_status_failed(e);
+		FreeErrorData(e);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+}
+
+static HeapTuple
+root_row(TupleDesc *desc)
+{
+	HeapTuple	tup = find_key_row(0, desc);
+
+	if (tup == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("ledger has no root key"),
+				 errhint("Drop and re-create the ledger extension in this database.")));
+	return tup;
+}
+
 /* The root key, unwrapped through the provider on first use. */
 static const uint8 *
 root_key(void)
@@ -254,30 +309,60 @@ root_key(void)
 	KeyCache   *kc = key_cache();
 	TupleDesc	desc;
 	HeapTuple	tup;
-	LedgerProviderRef ref;
-	uint8		aad[KEY_AAD_LEN];
-	bool		isnull;
 	int32		key_id;
 
 	if (kc->root.key_id != 0)
 		return kc->root.key;
-	tup = find_key_row(0, &desc);
-	if (tup == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("ledger has no root key"),
-				 errhint("Drop and re-create the ledger extension in this database.")));
-	key_id = DatumGetInt32(heap_getattr(tup, Anum_key_id, desc, &isnull));
-	kc->root.version = DatumGetInt32(heap_getattr(tup, Anum_key_version, desc, &isnull));
-	strlcpy(ref.key_id,
-			TextDatumGetCString(heap_getattr(tup, Anum_key_provider_key_id, desc, &isnull)),
-			sizeof(ref.key_id));
-	ref.version = DatumGetInt32(heap_getattr(tup, Anum_key_provider_key_version, desc, &isnull));
-	key_aad(aad, 'R', key_id, kc->root.version);
-	ledger_provider_unwrap(wrapped_bytes(tup, desc), &ref, aad, sizeof(aad),
-						   kc->root.key);
+	tup = root_row(&desc);
+	unwrap_root(tup, desc, &key_id, &kc->root.version, kc->root.key);
 	kc->root.key_id = key_id;
 	return kc->root.key;
+}
+
+/*
+ * Prove that the provider key still opens the root key, without keeping
+ * what it opened; nothing to prove if this database has no ledger.
+ */
+void
+ledger_keys_check(void)
+{
+	TupleDesc	desc;
+	HeapTuple	tup;
+	int32		key_id;
+	int32		version;
+	uint8		key[LEDGER_KEY_LEN];
+
+	if (!OidIsValid(get_extension_oid("ledger", true)) ||
+		(tup = find_key_row(0, &desc)) == NULL)
+		return;
+	PG_TRY();
+	{
+		unwrap_root(tup, desc, &key_id, &version, key);
+	}
+	PG_FINALLY();
+	{
+		ledger_wipe(key, sizeof(key));
+	}
+	PG_END_TRY();
+}
+
+/* What ledger_status() shows of the root key. */
+void
+ledger_keys_root_info(LedgerRootInfo *info)
+{
+	TupleDesc	desc;
+	HeapTuple	tup = root_row(&desc);
+	bool		isnull;
+
+	strlcpy(info->provider,
+			TextDatumGetCString(heap_getattr(tup, Anum_key_provider, desc, &isnull)),
+			sizeof(info->provider));
+	strlcpy(info->provider_key_id,
+			TextDatumGetCString(heap_getattr(tup, Anum_key_provider_key_id, desc, &isnull)),
+			sizeof(info->provider_key_id));
+	info->provider_key_version =
+		DatumGetInt32(heap_getattr(tup, Anum_key_provider_key_version, desc, &isnull));
+	info->version = DatumGetInt32(heap_getattr(tup, Anum_key_version, desc, &isnull));
 }
 
 /*
@@ -342,16 +427,21 @@ wrap_aad_data(uint8 *aad, int32 key_id, int32 version)
 int32
 ledger_create_data_key(int64 table_id)
 {
-	const uint8 *root = root_key();
+	const uint8 *root;
 	KeyCache   *kc = key_cache();
 	Datum		values[Natts_keys];
 	bool		nulls[Natts_keys];
 	uint8		key[LEDGER_KEY_LEN];
 	uint8		wrapped[LEDGER_WRAPPED_LEN];
 	uint8		aad[KEY_AAD_LEN];
-	int32		key_id = next_key_id();
-	DataKey    *slot = cache_slot(key_id);
+	int32		key_id;
+	DataKey    *slot;
 
+	/* A new key exposes no data: it needs a usable key, not the grant. */
+	ledger_check_key_status();
+	root = root_key();
+	key_id = next_key_id();
+	slot = cache_slot(key_id);
 	ledger_random_bytes(key, LEDGER_KEY_LEN);
 	wrap_aad_data(aad, key_id, 1);
 	ledger_random_bytes(wrapped, LEDGER_NONCE_LEN);
@@ -383,7 +473,7 @@ ledger_create_data_key(int64 table_id)
 LedgerCipher *
 ledger_data_cipher(int32 key_id)
 {
-	DataKey    *slot = cache_slot(key_id);
+	DataKey    *slot;
 	TupleDesc	desc;
 	HeapTuple	tup;
 	uint8		aad[KEY_AAD_LEN];
@@ -393,6 +483,8 @@ ledger_data_cipher(int32 key_id)
 	bool		isnull;
 	bool		ok;
 
+	ledger_check_access();
+	slot = cache_slot(key_id);
 	if (slot->key_id == key_id)
 		return slot->cipher;
 	tup = find_key_row(key_id, &desc);

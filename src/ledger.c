@@ -72,6 +72,7 @@ _PG_init(void)
 	ledger_catalog_init();
 	ledger_chain_init();
 	ledger_guard_init();
+	ledger_key_status_init();
 	ledger_worker_register_launcher();
 }
 
@@ -80,8 +81,9 @@ ledger_shmem_request(void)
 {
 	if (prev_shmem_request)
 		prev_shmem_request();
-	RequestAddinShmemSpace(add_size(ledger_chain_shmem_size(),
-									ledger_worker_shmem_size()));
+	RequestAddinShmemSpace(add_size(add_size(ledger_chain_shmem_size(),
+											 ledger_worker_shmem_size()),
+									ledger_key_status_shmem_size()));
 }
 
 static void
@@ -92,6 +94,7 @@ ledger_shmem_startup(void)
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 	ledger_chain_shmem_init();
 	ledger_worker_shmem_init();
+	ledger_key_status_shmem_init();
 	LWLockRelease(AddinShmemInitLock);
 }
 

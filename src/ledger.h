@@ -111,6 +111,8 @@ extern char *ledger_keyring_file;
 extern bool ledger_analyze_sealed_columns;
 extern bool ledger_default_deletion_protection;
 extern int	ledger_seal_interval;
+extern int	ledger_key_check_interval;
+extern bool ledger_require_secure_transport;
 extern void ledger_define_gucs(void);
 
 /* crypto.c */
@@ -148,9 +150,30 @@ extern void ledger_provider_unwrap(const uint8 *wrapped,
 								   const uint8 *aad, int aadlen, uint8 *key);
 
 /* keys.c: the key hierarchy */
+typedef struct LedgerRootInfo
+{
+	char		provider[NAMEDATALEN];
+	char		provider_key_id[LEDGER_PROVIDER_KEY_ID_LEN + 1];
+	int32		provider_key_version;
+	int32		version;
+} LedgerRootInfo;
 extern void ledger_keys_bootstrap(void);
+extern void ledger_keys_check(void);
+extern void ledger_keys_forget(void);
+extern void ledger_keys_root_info(LedgerRootInfo *info);
 extern int32 ledger_create_data_key(int64 table_id);
 extern LedgerCipher *ledger_data_cipher(int32 key_id);
+
+/* keystatus.c: key status, generation counter, key grant, transport */
+#define LEDGER_KEY_USER_ROLE	"ledger_key_user"
+extern Size ledger_key_status_shmem_size(void);
+extern void ledger_key_status_shmem_init(void);
+extern void ledger_key_status_init(void);
+extern void ledger_key_status_failed(const ErrorData *e);
+extern void ledger_key_status_ok(void);
+extern void ledger_key_status_check(void);
+extern void ledger_check_key_status(void);
+extern void ledger_check_access(void);
 
 /* catalog.c: ledger.tables, the plaintext set and per-table caches */
 typedef struct LedgerColumn

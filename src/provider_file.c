@@ -98,7 +98,7 @@ inaccessible(const char *path, const char *detail)
 			(errcode(ERRCODE_LEDGER_KEY_INACCESSIBLE),
 			 errmsg("ledger does not have access to its provider key"),
 			 errdetail("Keyring file \"%s\": %s", path, detail),
-			 errhint("Restore the keyring file that holds the ledger's provider key, with mode 0600; the ledger recovers once it is readable again.")));
+			 errhint("Restore the keyring file that holds the ledger's provider key, with mode 0600.")));
 }
 
 static int

@@ -62,6 +62,7 @@ static MemoryContext write_cxt = NULL;
 static MemoryContext
 begin_write(void)
 {
+	ledger_check_access();
 	/* Blocks stay below malloc's mmap threshold, so resets are cheap. */
 	if (write_cxt == NULL)
 		write_cxt = AllocSetContextCreate(TopMemoryContext, "ledger write",
@@ -220,8 +221,10 @@ ledger_scan_begin(Relation rel, Snapshot snapshot, int nkeys,
 				  struct ScanKeyData *key, ParallelTableScanDesc pscan,
 				  uint32 flags)
 {
-	LedgerScanDesc scan = palloc0(sizeof(LedgerScanDescData));
+	LedgerScanDesc scan;
 
+	ledger_check_access();
+	scan = palloc0(sizeof(LedgerScanDescData));
 	scan->heap = heapam->scan_begin(rel, snapshot, 0, NULL, pscan, flags);
 	scan->rs_base = *scan->heap;
 	scan->rs_base.rs_nkeys = nkeys;
@@ -314,8 +317,10 @@ ledger_scan_getnextslot_tidrange(TableScanDesc sscan, ScanDirection direction,
 static struct IndexFetchTableData *
 ledger_index_fetch_begin(Relation rel)
 {
-	LedgerIndexFetch *fetch = palloc0(sizeof(LedgerIndexFetch));
+	LedgerIndexFetch *fetch;
 
+	ledger_check_access();
+	fetch = palloc0(sizeof(LedgerIndexFetch));
 	fetch->heap = heapam->index_fetch_begin(rel);
 	fetch->base.rel = rel;
 	fetch->hslot = ledger_private_slot(rel);

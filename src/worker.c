@@ -286,12 +286,16 @@ announce(Oid dboid)
 	SpinLockRelease(&workers->mutex);
 }
 
-/* One round of work in its own transaction; false once there is no ledger. */
+/*
+ * One round of work in its own transaction: check the provider key when
+ * a check is due, then seal.  Returns false once there is no ledger.
+ */
 static bool
-work_once(void)
+work_once(TimestampTz *next_check)
 {
 	LedgerBlock newest;
 	bool		installed;
+	TimestampTz now = GetCurrentTimestamp();
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
@@ -299,6 +303,12 @@ work_once(void)
 	pgstat_report_activity(STATE_RUNNING, "sealing");
 	installed = OidIsValid(get_extension_oid("ledger", true)) &&
 		OidIsValid(ledger_relation_oid("blocks"));
+	if (installed && now >= *next_check)
+	{
+		pgstat_report_activity(STATE_RUNNING, "checking the provider key");
+		ledger_key_status_check();
+		*next_check = TimestampTzPlusMilliseconds(now, ledger_key_check_interval);
+	}
 	if (installed)
 		(void) ledger_chain_seal(&newest, false);
 	PopActiveSnapshot();
@@ -312,6 +322,7 @@ void
 ledger_worker_main(Datum arg)
 {
 	Oid			dboid = DatumGetObjectId(arg);
+	TimestampTz next_check = 0;
 
 	before_shmem_exit(worker_exit, arg);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -320,11 +331,14 @@ ledger_worker_main(Datum arg)
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
 	announce(dboid);
 
-	while (work_once())
+	while (work_once(&next_check))
 	{
+		long		to_check = TimestampDifferenceMilliseconds(GetCurrentTimestamp(),
+															   next_check);
+
 		(void) WaitLatch(MyLatch,
 						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 ledger_seal_interval, PG_WAIT_EXTENSION);
+						 Min(ledger_seal_interval, to_check), PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)

@@ -2,7 +2,7 @@
 -- and the SQLSTATE of each refusal.  Runs in one transaction that is
 -- rolled back, so it leaves nothing behind.
 BEGIN;
-SELECT plan(57);
+SELECT plan(66);
 
 -- Objects the extension installs
 SELECT has_schema('ledger');
@@ -53,6 +53,18 @@ SELECT has_index('ledger', 'journal', 'journal_xid_idx', ARRAY['xid'],
 	'a transaction finds its revisions');
 SELECT ok(NOT has_function_privilege('public', 'ledger_verify(text)', 'EXECUTE'),
 	'ledger_verify is not granted to PUBLIC');
+SELECT has_function('ledger_status', ARRAY[]::text[]);
+SELECT ok(NOT has_function_privilege('public', 'ledger_status()', 'EXECUTE'),
+	'ledger_status is not granted to PUBLIC');
+SELECT ok(has_function_privilege('pg_monitor', 'ledger_status()', 'EXECUTE'),
+	'pg_monitor may call ledger_status');
+SELECT results_eq($$SELECT provider, status, inaccessible_since IS NULL FROM ledger_status()$$,
+	$$VALUES ('file', 'ENABLED', true)$$, 'ledger_status shows an ENABLED file provider');
+SELECT has_role('ledger_key_user', 'CREATE EXTENSION made the key grant role');
+SELECT is(current_setting('ledger.require_secure_transport'), 'on',
+	'TLS is required over TCP by default');
+SELECT is(current_setting('ledger.key_check_interval'), '10s',
+	'the provider key is checked every 10 s by default');
 SELECT has_function('ledger_set_deletion_protection', ARRAY['regclass', 'boolean']);
 SELECT has_function('ledger_document_id', ARRAY['regclass', 'tid']);
 SELECT has_function('ledger_document_version', ARRAY['regclass', 'tid']);
@@ -125,6 +137,15 @@ SELECT throws_ok('SELECT * FROM ledger.keys', '42501', NULL, 'PUBLIC cannot read
 SELECT throws_ok('SELECT * FROM ledger.journal', '42501', NULL, 'PUBLIC cannot read the journal');
 SELECT throws_ok($$SELECT ledger_set_deletion_protection('t', false)$$, '42501', NULL,
 	'only the owner may turn off deletion protection');
+RESET ROLE;
+GRANT SELECT ON t TO ledger_pgtap_nobody;
+SET LOCAL ROLE ledger_pgtap_nobody;
+SELECT throws_ok('SELECT * FROM t', '42501', 'permission denied to use the keys of the ledger',
+	'SELECT on a ledger table without the key grant is refused');
+RESET ROLE;
+GRANT ledger_key_user TO ledger_pgtap_nobody;
+SET LOCAL ROLE ledger_pgtap_nobody;
+SELECT is((SELECT secret FROM t), 'beta', 'with the key grant, the same role reads');
 RESET ROLE;
 
 SELECT * FROM finish();

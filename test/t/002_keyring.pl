@@ -21,7 +21,8 @@ my $node = ledger_node(
 	preload    => 0,
 	keyring    => undef,
 	extension  => 0,
-	extra_conf => "log_min_messages = debug1\nlog_error_verbosity = verbose\n");
+	extra_conf => "log_min_messages = debug1\nlog_error_verbosity = verbose\n"
+	  . "ledger.key_check_interval = 100\n");
 my $keyring = keyring_path($node);
 my $e;
 
@@ -100,7 +101,9 @@ sub read_fails_like
 	my ($re_message, $re_detail, $what) = @_;
 	my $r = psql_error($node, 'SELECT secret FROM t WHERE id = 3');
 	is($r->{sqlstate}, 'LD001', "$what: a read fails with LD001");
-	like($r->{message}, $re_message, "$what: read error message");
+	# The provider's own error, or, once the worker has seen the failure,
+	# the ledger's refusal, which repeats it in its detail.
+	like("$r->{message}: " . ($r->{detail} // ''), $re_message, "$what: read error message");
 	like($r->{detail}, $re_detail, "$what: read error detail") if $re_detail;
 	unlike($r->{stdout}, qr/secret-3/, "$what: no data returned");
 	my $w = psql_error($node, q{INSERT INTO t VALUES (100, 'written')});
@@ -108,11 +111,16 @@ sub read_fails_like
 	return $r;
 }
 
+# A failure marks the key inaccessible for the whole ledger; it serves
+# again once a check succeeds, within ledger.key_check_interval.
 sub reads_work
 {
 	my ($what) = @_;
-	is($node->safe_psql('postgres', 'SELECT secret FROM t WHERE id = 3'),
-		'secret-3', "$what: reads work again in a new session");
+	ok( $node->poll_query_until(
+			'postgres', q{SELECT secret FROM t WHERE id = 3}, 'secret-3'),
+		"$what: reads work again");
+	is($node->safe_psql('postgres', 'SELECT status FROM ledger_status()'),
+		'ENABLED', "$what: the status is ENABLED");
 }
 
 # --- Group-readable keyring -----------------------------------------------
@@ -121,6 +129,8 @@ chmod(0640, $keyring) or die "chmod: $!";
 my $r = read_fails_like(qr/keyring file ".*" is accessible to other users/,
 	qr/mode 0600/, 'group-readable keyring');
 like($r->{hint}, qr/chmod 0600/, 'group-readable keyring: the hint says chmod 0600');
+chmod(0600, $keyring) or die "chmod: $!";
+reads_work('after chmod 0600');
 chmod(0604, $keyring) or die "chmod: $!";
 read_fails_like(qr/accessible to other users/, undef, 'world-readable keyring');
 chmod(0600, $keyring) or die "chmod: $!";
@@ -153,6 +163,7 @@ read_fails_like(qr/ledger does not have access to its provider key/,
 	qr/does not hold provider key/, 'keyring without the provider key');
 unlink($keyring);
 rename($moved, $keyring) or die "rename: $!";
+reads_work('after restoring the keyring again');
 
 # The right key id, but other key material.
 (my $wrong_material = $good_keyring) =~ s/[0-9a-f]{64}/'cd' x 32/e;

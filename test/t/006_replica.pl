@@ -20,7 +20,10 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-my $primary = ledger_node('primary', allows_streaming => 1);
+# A short key check interval: after a refusal, a ledger serves again once
+# a check succeeds.  On a standby no worker runs; a refused session checks.
+my $primary = ledger_node('primary', allows_streaming => 1,
+	extra_conf => "ledger.key_check_interval = 100\n");
 my $primary_keyring = keyring_path($primary);
 my ($hex) = keyring_key_hex($primary_keyring);
 ok(defined $hex, 'the primary has a keyring');
@@ -106,6 +109,9 @@ rename($primary_keyring, "$primary_keyring.away") or die "rename: $!";
 is(psql_out($standby, 'SELECT name FROM t WHERE id = 3'),
 	'name-3', "the standby reads with its own keyring while the primary's is missing");
 rename("$primary_keyring.away", $primary_keyring) or die "rename: $!";
+# Meanwhile the primary's worker may have seen its keyring missing.
+ok($primary->poll_query_until('postgres', 'SELECT status FROM ledger_status()', 'ENABLED'),
+	'the primary has access to its key');
 
 # Replay needs no key: without the standby's keyring, reads fail with
 # LD001, yet replay continues, and the rows read back once it is restored.
@@ -116,9 +122,14 @@ ok(!-e $standby_keyring, 'standby without its keyring: no keyring is created');
 $primary->safe_psql('postgres',
 	q{INSERT INTO t VALUES (2000, 'while the standby has no key', '{}', 3);});
 $primary->wait_for_catchup($standby, 'replay', $primary->lsn('insert'));
+is(psql_out($standby, 'SELECT status FROM ledger_status()'), 'KMS_KEY_INACCESSIBLE',
+	'standby without its keyring: its status says so');
 rename("$standby_keyring.away", $standby_keyring) or die "rename: $!";
-is(psql_out($standby, 'SELECT name FROM t WHERE id = 2000'),
-	'while the standby has no key', 'rows replayed without the key read back');
+ok($standby->poll_query_until('postgres', 'SELECT name FROM t WHERE id = 2000',
+		'while the standby has no key'),
+	'rows replayed without the key read back');
+is(psql_out($standby, 'SELECT status FROM ledger_status()'), 'ENABLED',
+	'the standby came back by itself, with no worker');
 compare('after the keyring came back');
 
 # The promoted standby writes ledger rows of its own.

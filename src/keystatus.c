@@ -1,0 +1,446 @@
+/*-------------------------------------------------------------------------
+ *
+ * keystatus.c
+ *	  Whether ledger data may be used now: the key status of each ledger,
+ *	  the generation counter, the key grant and the transport rule.
+ *
+ * A ledger's status is ENABLED until a use or a check of its provider key
+ * fails, and KMS_KEY_INACCESSIBLE from then until a check succeeds.  The
+ * worker checks every ledger.key_check_interval; a backend refused while
+ * the key is inaccessible checks too, at most once per interval for the
+ * whole cluster, so a ledger without a running worker (a standby) also
+ * recovers by itself.
+ *
+ * Every change of status bumps one cluster-wide generation counter.  Each
+ * access to ledger data reads it (one atomic read); a backend that sees it
+ * move drops every unwrapped key it holds and re-reads its ledger's status.
+ * Unwrapped keys live only in backends (keys.c), never in shared memory,
+ * so this is all it takes for the whole cluster to stop using a key.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "ledger.h"
+
+#include <sys/socket.h>
+
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "funcapi.h"
+#include "libpq/libpq-be.h"
+#include "miscadmin.h"
+#include "port/atomics.h"
+#include "storage/shmem.h"
+#include "storage/spin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/inval.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+
+PG_FUNCTION_INFO_V1(ledger_status);
+
+/* Ledgers whose status is kept; as many as there can be workers. */
+#define MAX_KEY_STATES	64
+#define REASON_LEN		256
+
+#define INACCESSIBLE_MSG "ledger does not have access to its provider key"
+
+typedef struct KeyState
+{
+	Oid			dboid;			/* InvalidOid: free */
+	bool		inaccessible;
+	TimestampTz since;			/* when the status began; 0: unknown */
+	TimestampTz last_check;		/* last check, by anyone */
+	TimestampTz last_ok;		/* last successful check */
+	char		reason[REASON_LEN]; /* why the key is inaccessible */
+	char		hint[REASON_LEN];	/* the failing provider's hint */
+} KeyState;
+
+typedef struct KeyStatusShared
+{
+	pg_atomic_uint64 generation;
+	slock_t		mutex;
+	KeyState	states[MAX_KEY_STATES];
+} KeyStatusShared;
+
+static KeyStatusShared *shared = NULL;
+
+/* What this backend last read of its own ledger's status. */
+static uint64 seen_generation = 0;
+static bool refused = false;
+
+/* The key grant, cached until role memberships change. */
+static bool grant_valid = false;
+static Oid	grant_user = InvalidOid;
+static bool grant_held = false;
+
+Size
+ledger_key_status_shmem_size(void)
+{
+	return sizeof(KeyStatusShared);
+}
+
+void
+ledger_key_status_shmem_init(void)
+{
+	bool		found;
+
+	shared = ShmemInitStruct("ledger key status", sizeof(KeyStatusShared), &found);
+	if (!found)
+	{
+		pg_atomic_init_u64(&shared->generation, 1);
+		SpinLockInit(&shared->mutex);
+		memset(shared->states, 0, sizeof(shared->states));
+	}
+}
+
+/*
+ * The state of this database, claimed if it has none.  When every entry
+ * is taken, one that says nothing more than ENABLED is reused.  Called
+ * with the mutex held; NULL only if all are inaccessible ledgers.
+ */
+static KeyState *
+my_state_locked(bool claim)
+{
+	KeyState   *reusable = NULL;
+
+	for (int i = 0; i < MAX_KEY_STATES; i++)
+	{
+		KeyState   *s = &shared->states[i];
+
+		if (s->dboid == MyDatabaseId)
+			return s;
+		if (reusable == NULL && (s->dboid == InvalidOid || !s->inaccessible))
+			reusable = s;
+	}
+	if (!claim || reusable == NULL)
+		return NULL;
+	memset(reusable, 0, sizeof(KeyState));
+	reusable->dboid = MyDatabaseId;
+	return reusable;
+}
+
+/*
+ * Record the outcome of a use or check of the provider key, and log a
+ * change of status once.  Called from error recovery too: no catalog
+ * access here.
+ */
+static void
+record_outcome(bool ok, const char *reason, const char *hint)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	bool		changed;
+	KeyState   *s;
+
+	SpinLockAcquire(&shared->mutex);
+	s = my_state_locked(true);
+	if (s == NULL)
+	{
+		SpinLockRelease(&shared->mutex);
+		return;
+	}
+	changed = (s->inaccessible == ok);
+	if (changed || s->since == 0)
+		s->since = now;
+	s->inaccessible = !ok;
+	s->last_check = now;
+	if (ok)
+	{
+		s->last_ok = now;
+		s->reason[0] = s->hint[0] = '\0';
+	}
+	else
+	{
+		strlcpy(s->reason, reason, REASON_LEN);
+		strlcpy(s->hint, hint ? hint : "", REASON_LEN);
+	}
+	SpinLockRelease(&shared->mutex);
+	/* This backend knows the outcome before it sees the generation move. */
+	refused = !ok;
+	if (!changed)
+		return;
+	pg_atomic_fetch_add_u64(&shared->generation, 1);
+	if (ok)
+		ereport(LOG,
+				(errmsg("the ledger of database %u has access to its provider key again",
+						MyDatabaseId)));
+	else
+		ereport(LOG,
+				(errmsg("the ledger of database %u lost access to its provider key",
+						MyDatabaseId),
+				 errdetail_internal("%s", reason),
+				 errhint("Reads and writes of its ledger data are refused until the key works again.")));
+}
+
+/*
+ * Record a failure from the error that reported it, so that later
+ * refusals can say what failed: its detail where the message only says
+ * that the key is inaccessible, else its message and detail; and its hint.
+ */
+void
+ledger_key_status_failed(const ErrorData *e)
+{
+	char	   *reason;
+
+	if (e->detail == NULL)
+		reason = e->message;
+	else if (strcmp(e->message, INACCESSIBLE_MSG) == 0)
+		reason = e->detail;
+	else
+		reason = psprintf("%s: %s", e->message, e->detail);
+	record_outcome(false, reason, e->hint);
+}
+
+void
+ledger_key_status_ok(void)
+{
+	record_outcome(true, NULL, NULL);
+}
+
+/*
+ * The worker's periodic check of the provider key.  A failing provider
+ * raises an error, which the unwrap has recorded already; it runs in a
+ * subtransaction so that it does not end the worker's transaction.  Any
+ * other error of the check means the key does not work either.
+ */
+void
+ledger_key_status_check(void)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+
+	BeginInternalSubTransaction(NULL);
+	PG_TRY();
+	{
+		ledger_keys_check();
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *e;
+
+		MemoryContextSwitchTo(cxt);
+		e = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		if (e->sqlerrcode == ERRCODE_QUERY_CANCELED ||
+			e->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
+			ReThrowError(e);
+		if (e->sqlerrcode != ERRCODE_LEDGER_KEY_INACCESSIBLE)
+			ledger_key_status_failed(e);
+		FreeErrorData(e);
+	}
+	PG_END_TRY();
+}
+
+/* Claim the next check if none ran within the interval. */
+static bool
+check_due(void)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	bool		due = false;
+	KeyState   *s;
+
+	SpinLockAcquire(&shared->mutex);
+	s = my_state_locked(false);
+	if (s != NULL &&
+		TimestampDifferenceExceeds(s->last_check, now, ledger_key_check_interval))
+	{
+		s->last_check = now;
+		due = true;
+	}
+	SpinLockRelease(&shared->mutex);
+	return due;
+}
+
+/* Re-read this ledger's status after the generation moved. */
+static void
+reread_status(uint64 generation)
+{
+	KeyState   *s;
+
+	ledger_keys_forget();
+	SpinLockAcquire(&shared->mutex);
+	s = my_state_locked(false);
+	refused = (s != NULL && s->inaccessible);
+	SpinLockRelease(&shared->mutex);
+	seen_generation = generation;
+}
+
+static void
+refuse(void)
+{
+	char		reason[REASON_LEN] = "";
+	char		hint[REASON_LEN] = "";
+	TimestampTz since = 0;
+	KeyState   *s;
+
+	SpinLockAcquire(&shared->mutex);
+	s = my_state_locked(false);
+	if (s != NULL)
+	{
+		strlcpy(reason, s->reason, REASON_LEN);
+		strlcpy(hint, s->hint, REASON_LEN);
+		since = s->since;
+	}
+	SpinLockRelease(&shared->mutex);
+	ereport(ERROR,
+			(errcode(ERRCODE_LEDGER_KEY_INACCESSIBLE),
+			 errmsg(INACCESSIBLE_MSG),
+			 errdetail("The provider key has been inaccessible since %s: %s",
+					   timestamptz_to_str(since), reason),
+			 errhint("%s The ledger serves again within ledger.key_check_interval "
+					 "of that, with no action needed.",
+					 hint[0] ? hint : "Restore access to the provider key.")));
+}
+
+/*
+ * Refuse the use of the ledger's keys while they are inaccessible.  While the key is
+ * inaccessible, one access per interval in the whole cluster is let
+ * through to try the provider itself: its unwrap records the outcome, and
+ * a failure reaches the caller with the provider's own error.  So a ledger
+ * comes back by itself even where no worker checks (a standby).
+ */
+void
+ledger_check_key_status(void)
+{
+	uint64		generation = pg_atomic_read_u64(&shared->generation);
+
+	if (generation != seen_generation)
+		reread_status(generation);
+	if (!refused)
+		return;
+	if (IsTransactionState() && !IsInParallelMode())
+		ledger_worker_ensure();
+	if (!check_due())
+		refuse();
+	/* Until the next unwrap records its outcome, this backend may try. */
+	ledger_keys_forget();
+	refused = false;
+}
+
+static void
+grant_invalidate(Datum arg, int cacheid, uint32 hashvalue)
+{
+	grant_valid = false;
+}
+
+/*
+ * The key grant belongs to the session's role (SET ROLE counts), not to
+ * the owner that a SECURITY DEFINER function, a foreign-key check or the
+ * extension's own queries run as: they act for the session.
+ */
+static void
+check_grant(void)
+{
+	Oid			user = GetOuterUserId();
+
+	if (!grant_valid || grant_user != user)
+	{
+		Oid			role = get_role_oid(LEDGER_KEY_USER_ROLE, true);
+
+		grant_held = superuser_arg(user) ||
+			(OidIsValid(role) && has_privs_of_role(user, role));
+		grant_user = user;
+		grant_valid = true;
+	}
+	if (!grant_held)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to use the keys of the ledger"),
+				 errdetail("Reading or writing rows of ledger tables needs the key grant, "
+						   "membership in role \"%s\", besides privileges on the table.",
+						   LEDGER_KEY_USER_ROLE),
+				 errhint("An administrator can grant it with GRANT %s TO the session's role.",
+						 LEDGER_KEY_USER_ROLE)));
+}
+
+/* TCP without TLS or GSSAPI encryption; Unix sockets are local. */
+static bool
+insecure_transport(void)
+{
+	if (MyProcPort == NULL || MyProcPort->laddr.addr.ss_family == AF_UNIX)
+		return false;
+	if (MyProcPort->ssl_in_use)
+		return false;
+#ifdef ENABLE_GSS
+	if (be_gssapi_get_enc(MyProcPort))
+		return false;
+#endif
+	return true;
+}
+
+static void
+check_transport(void)
+{
+	if (ledger_require_secure_transport && insecure_transport())
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("ledger data cannot be used over an unencrypted connection"),
+				 errdetail("This session is a TCP connection without TLS, and "
+						   "ledger.require_secure_transport is on."),
+				 errhint("Connect with sslmode=require (or stronger) or over a Unix-domain socket.")));
+}
+
+/*
+ * Refuse the use of ledger data unless the connection, the caller's key
+ * grant and the ledger's key all allow it.  Called before every read or
+ * write of a ledger row; the common case is three cached comparisons.
+ */
+void
+ledger_check_access(void)
+{
+	check_transport();
+	check_grant();
+	ledger_check_key_status();
+}
+
+void
+ledger_key_status_init(void)
+{
+	CacheRegisterSyscacheCallback(AUTHMEMROLEMEM, grant_invalidate, (Datum) 0);
+	CacheRegisterSyscacheCallback(AUTHOID, grant_invalidate, (Datum) 0);
+}
+
+/*
+ * ledger_status(): the ledger's encryption description, like QLDB's
+ * DescribeLedger.
+ */
+Datum
+ledger_status(PG_FUNCTION_ARGS)
+{
+	TupleDesc	desc;
+	Datum		values[8];
+	bool		nulls[8] = {0};
+	LedgerRootInfo root;
+	KeyState	s = {0};
+	KeyState   *p;
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	ledger_keys_root_info(&root);
+	SpinLockAcquire(&shared->mutex);
+	p = my_state_locked(false);
+	if (p != NULL)
+		s = *p;
+	SpinLockRelease(&shared->mutex);
+
+	values[0] = CStringGetTextDatum(root.provider);
+	values[1] = CStringGetTextDatum(root.provider_key_id);
+	values[2] = Int32GetDatum(root.provider_key_version);
+	values[3] = Int32GetDatum(root.version);
+	values[4] = CStringGetTextDatum(s.inaccessible ? "KMS_KEY_INACCESSIBLE" : "ENABLED");
+	values[5] = TimestampTzGetDatum(s.since);
+	nulls[5] = !s.inaccessible;
+	values[6] = TimestampTzGetDatum(s.last_check);
+	nulls[6] = (s.last_check == 0);
+	values[7] = TimestampTzGetDatum(s.last_ok);
+	nulls[7] = (s.last_ok == 0);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
+}

@@ -1,0 +1,199 @@
+
+# Key loss and recovery under load, with the file provider: the keyring
+# disappears while pgbench reads and writes, every statement is refused
+# with LD001 within a check interval, and once the keyring is back the
+# ledger serves again by itself with every committed row intact.  Also the
+# key grant: table privileges alone read nothing.
+#
+# Each writing transaction also inserts into a heap table, "witness": what
+# committed there is the independent record of what must be in the ledger.
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::RealBin/lib";
+use LedgerTest;
+use IPC::Run;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(time usleep);
+
+my $interval_ms = 500;
+my $node = ledger_node('keyloss',
+	extra_conf => "ledger.key_check_interval = '${interval_ms}ms'\nmax_connections = 30\n");
+my $keyring = keyring_path($node);
+
+sub status
+{
+	return $node->safe_psql('postgres',
+		q{SELECT status, inaccessible_since IS NOT NULL FROM ledger_status()});
+}
+
+sub script
+{
+	my ($name, $body) = @_;
+	my $path = $node->basedir . "/$name.sql";
+	append_to_file($path, $body);
+	return $path;
+}
+
+# --- 1. 1,500 records at a steady rate, then read back ---------------------
+
+$node->safe_psql('postgres', q{
+	CREATE TABLE acct (id int PRIMARY KEY, owner text, balance numeric) USING ledger;
+	CREATE TABLE events (id bigint PRIMARY KEY, v int) USING ledger;
+	CREATE TABLE witness (id bigint PRIMARY KEY);
+	CREATE SEQUENCE ids;
+});
+my $fill = script('fill', q{
+INSERT INTO acct SELECT coalesce(max(id), 0) + 1, 'owner-' || (coalesce(max(id), 0) + 1), 100 FROM acct;
+});
+$node->command_ok(
+	[ 'pgbench', '-n', '-c', '1', '-t', '1500', '-R', '1000', '-f', $fill, '-p', $node->port,
+		'-h', $node->host, 'postgres' ],
+	'pgbench inserted 1,500 records at a steady rate');
+is($node->safe_psql('postgres',
+	q{SELECT count(*), min(id), max(id), sum(balance), count(*) FILTER (WHERE owner = 'owner-' || id) FROM acct}),
+	'1500|1|1500|150000|1500', 'all 1,500 records read back as written');
+is(status(), 'ENABLED|f', 'the status is ENABLED');
+my $acct_before = $node->safe_psql('postgres',
+	q{SELECT md5(string_agg(id || ':' || owner || ':' || balance, ',' ORDER BY id)) FROM acct});
+
+# --- 3. The keyring disappears under a read-and-write load ----------------
+
+my $write = script('write', q{
+\set v random(1, 1000000)
+BEGIN;
+SELECT nextval('ids') AS id \gset
+INSERT INTO events VALUES (:id, :v);
+INSERT INTO witness VALUES (:id);
+COMMIT;
+});
+my $read = script('read', q{
+\set id random(1, 1500)
+SELECT owner, balance FROM acct WHERE id = :id;
+});
+
+# A load for $secs seconds; returns the harness and its output handles.
+sub start_load
+{
+	my ($secs) = @_;
+	my ($out, $err) = ('', '');
+	my $h = IPC::Run::start(
+		[ 'pgbench', '-n', '-c', '4', '-T', $secs, '-f', "$write\@1", '-f', "$read\@3",
+			'-p', $node->port, '-h', $node->host, 'postgres' ],
+		'>', \$out, '2>', \$err);
+	return { h => $h, out => \$out, err => \$err };
+}
+
+my $load = start_load(30);
+usleep(2_000_000);
+ok($node->safe_psql('postgres', 'SELECT count(*) FROM witness') > 0,
+	'the load writes before the keyring goes away');
+
+my $away = "$keyring.away";
+rename($keyring, $away) or die "rename: $!";
+my $t0 = time;
+ok($node->poll_query_until('postgres',
+	q{SELECT status FROM ledger_status()}, 'KMS_KEY_INACCESSIBLE'),
+	'the status becomes KMS_KEY_INACCESSIBLE');
+my $refused_after = time - $t0;
+diag(sprintf('refused %.2f s after the keyring went away (check interval %.1f s)',
+	$refused_after, $interval_ms / 1000));
+is(status(), 'KMS_KEY_INACCESSIBLE|t', '... with the time it began');
+
+# Every kind of access is refused, in new sessions and by the load's own
+# sessions, which still held unwrapped keys.
+foreach my $sql (
+	'SELECT * FROM acct WHERE id = 1',
+	'SELECT count(*) FROM acct',
+	q{INSERT INTO acct VALUES (9999, 'late', 1)},
+	'UPDATE acct SET balance = 0 WHERE id = 2',
+	'DELETE FROM acct WHERE id = 3',
+	'SELECT * FROM ledger_history(NULL::acct, 1)')
+{
+	my $e = psql_error($node, $sql);
+	is($e->{sqlstate}, 'LD001', "refused with LD001: $sql");
+	unlike($e->{stdout}, qr/owner-/, "... and no data shown: $sql");
+}
+my $e = psql_error($node, 'SELECT * FROM acct WHERE id = 1');
+like($e->{message}, qr/ledger does not have access to its provider key/, 'the message names the provider key');
+like($e->{detail}, qr/inaccessible since .*the file does not exist/, 'the detail says since when and why');
+like($e->{hint}, qr/Restore the keyring file.*serves again/, 'the hint says what to do, and that the ledger recovers by itself');
+
+$load->{h}->finish;
+like(${ $load->{err} }, qr/LD001|does not have access to its provider key/,
+	'the load met the refusal');
+
+# --- The keyring comes back ------------------------------------------------
+
+rename($away, $keyring) or die "rename: $!";
+$t0 = time;
+ok($node->poll_query_until('postgres', q{SELECT status FROM ledger_status()}, 'ENABLED'),
+	'the status returns to ENABLED by itself');
+diag(sprintf('recovered %.2f s after the keyring came back', time - $t0));
+is(status(), 'ENABLED|f', '... and no longer says inaccessible since');
+
+my $witness_before = $node->safe_psql('postgres', 'SELECT count(*) FROM witness');
+$node->command_ok(
+	[ 'pgbench', '-n', '-c', '4', '-T', '3', '-f', "$write\@1", '-f', "$read\@3",
+		'-p', $node->port, '-h', $node->host, 'postgres' ],
+	'the same load succeeds again');
+ok($node->safe_psql('postgres', 'SELECT count(*) FROM witness') > $witness_before,
+	'... and writes');
+
+is($node->safe_psql('postgres',
+	q{SELECT md5(string_agg(id || ':' || owner || ':' || balance, ',' ORDER BY id)) FROM acct}),
+	$acct_before, 'every record written before the loss is there and unchanged');
+is($node->safe_psql('postgres', q{
+	SELECT count(*) FROM (SELECT id FROM events EXCEPT SELECT id FROM witness) a}) . ','
+	  . $node->safe_psql('postgres', q{
+	SELECT count(*) FROM (SELECT id FROM witness EXCEPT SELECT id FROM events) b}),
+	'0,0', 'the ledger holds exactly the transactions that committed, no more, no less');
+is($node->safe_psql('postgres', q{SELECT count(*) > 0 FROM ledger_verify('full')}),
+	't', 'ledger_verify(full) passes');
+
+# --- Loss noticed with no session touching the ledger ---------------------
+
+# Only the worker's check can notice: nothing else uses the key.
+rename($keyring, $away) or die "rename: $!";
+ok($node->poll_query_until('postgres', q{SELECT status FROM ledger_status()},
+	'KMS_KEY_INACCESSIBLE'), 'the worker notices a loss on its own');
+rename($away, $keyring) or die "rename: $!";
+ok($node->poll_query_until('postgres', q{SELECT status FROM ledger_status()}, 'ENABLED'),
+	'... and the recovery');
+
+# --- 4. The key grant -------------------------------------------------------
+
+$node->safe_psql('postgres', q{
+	CREATE ROLE clerk LOGIN;
+	GRANT SELECT, INSERT ON acct TO clerk;
+	GRANT EXECUTE ON FUNCTION ledger_verify(text) TO clerk;
+});
+$e = psql_error($node, 'SELECT * FROM acct WHERE id = 1', connstr => $node->connstr('postgres') . ' user=clerk');
+is($e->{sqlstate}, '42501', 'a role with SELECT but no key grant is refused with 42501');
+like($e->{message}, qr/permission denied to use the keys of the ledger/, '... saying so');
+unlike($e->{stdout} . $e->{stderr}, qr/owner-1\b/, '... and shows no data');
+$e = psql_error($node, q{INSERT INTO acct VALUES (10001, 'x', 1)},
+	connstr => $node->connstr('postgres') . ' user=clerk');
+is($e->{sqlstate}, '42501', '... and so is a write');
+is($node->safe_psql('postgres', q{SELECT revisions > 0 FROM ledger_verify('chain')},
+		connstr => $node->connstr('postgres') . ' user=clerk'),
+	't', 'without the key grant, ledger_verify(chain) still works');
+$node->safe_psql('postgres', 'GRANT ledger_key_user TO clerk');
+is($node->safe_psql('postgres', 'SELECT owner FROM acct WHERE id = 1',
+		connstr => $node->connstr('postgres') . ' user=clerk'),
+	'owner-1', 'with the key grant, the role reads');
+
+# --- Nothing about keys in the log ------------------------------------------
+
+$node->stop;
+my $log = server_log($node);
+like($log, qr/lost access to its provider key/, 'the loss was logged');
+like($log, qr/has access to its provider key again/, 'so was the recovery');
+foreach my $hex (keyring_key_hex($keyring))
+{
+	unlike($log, qr/\Q${\ substr($hex, 0, 16)}\E/i, 'no provider key material in the log');
+}
+
+done_testing();
