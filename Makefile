@@ -9,6 +9,7 @@ OBJS = \
 	src/provider_file.o \
 	src/keys.o \
 	src/keystatus.o \
+	src/keychange.o \
 	src/catalog.o \
 	src/payload.o \
 	src/journal.o \

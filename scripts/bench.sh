@@ -24,6 +24,12 @@
 #               they committed; ledger_verify('chain') and ('full') over
 #               the whole journal, in revisions/s and payload MB/s; and
 #               the time to build and to check BENCH_PROOFS proofs
+#   keys     7. key custody, on BENCH_KEY_TABLES ledger tables: the time of
+#               each kind of key change (request to done) on a small ledger
+#               and on one with 20 times the rows (the same keys); PK SELECT
+#               TPS with the key check at its default interval against no
+#               check at all; the time from taking the keyring away to the
+#               refusal, and from putting it back to ENABLED
 # A CHECKPOINT precedes every measurement.  For each test it prints heap's
 # figure, ledger's, the ledger/heap ratio (TPS for 1-4, time for COPY), the
 # on-disk footprint (table + indexes + TOAST, plus for ledger the growth of
@@ -52,7 +58,9 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/bench/lib.sh"
 LEDGER_LOG_TAG=bench
 
-: "${BENCH_TESTS:=insert select update scan copy chain}"
+: "${BENCH_TESTS:=insert select update scan copy chain keys}"
+: "${BENCH_KEY_TABLES:=50}"
+: "${BENCH_KEY_ROWS:=2000}"
 : "${BENCH_PROOFS:=200}"
 BENCH_DOC=${BENCH_DOC-$LEDGER_ROOT/docs/benchmarks.md}
 
@@ -302,6 +310,108 @@ test_chain() {
 	log "seal lag ${R[chain:lag]}; verify chain $(fmt '%.0f' "${R[chain:chain]}") rev/s, full $(fmt '%.0f' "${R[chain:full]}") rev/s"
 }
 
+# Milliseconds from ledger_rotate_key(ARGS) to the change being done.
+change_ms() { # SQL-ARGS
+	local id state i
+	id=$(bq "SELECT ledger_rotate_key($1)")
+	for ((i = 0; i < 12000; i++)); do
+		state=$(bq "SELECT state FROM ledger.key_changes WHERE change_id = $id")
+		[[ $state == done ]] && break
+		[[ $state != failed ]] || die "key change $id failed"
+		sleep 0.01
+	done
+	[[ $state == done ]] || die "key change $id did not finish"
+	bq "SELECT round(extract(epoch FROM finished_at - requested_at)::numeric * 1000, 1)
+		FROM ledger.key_changes WHERE change_id = $id"
+}
+
+# Every key table grows to $1 rows.
+fill_key_tables() { # ROWS
+	bq "DO \$\$ BEGIN FOR i IN 1..$BENCH_KEY_TABLES LOOP
+		EXECUTE format('INSERT INTO bench_k%s SELECT g, repeat(''k'', 100)
+		  FROM generate_series((SELECT coalesce(max(id), 0) + 1 FROM bench_k%s), %s) g', i, i, $1);
+		END LOOP; END \$\$" >/dev/null
+}
+
+# A provider key line for the keyring: a fresh id and fresh material.
+new_provider_key() {
+	local id
+	id=$(bq "SELECT gen_random_uuid()")
+	echo "key $id 1 enabled $(openssl rand -hex 32)" |
+		as_pg_user tee -a "$BWORK/ledger.keyring" >/dev/null
+	echo "$id"
+}
+
+# Milliseconds until ledger_status() shows STATUS.
+ms_until_status() { # STATUS
+	local t0 i
+	t0=$(date +%s%N)
+	for ((i = 0; i < 6000; i++)); do
+		[[ $(bq "SELECT status FROM ledger_status()") == "$1" ]] && break
+		sleep 0.01
+	done
+	echo $((($(date +%s%N) - t0) / 1000000))
+}
+
+set_check_interval() { # VALUE
+	bq "ALTER SYSTEM SET ledger.key_check_interval = '$1'" >/dev/null
+	bq "SELECT pg_reload_conf()" >/dev/null
+	sleep 0.5
+}
+
+test_keys() {
+	local size script r
+	bq "DO \$\$ BEGIN FOR i IN 1..$BENCH_KEY_TABLES LOOP
+		EXECUTE format('CREATE TABLE bench_k%s (id int PRIMARY KEY, v text) USING ledger', i);
+		END LOOP; END \$\$" >/dev/null
+	for size in small large; do
+		if [[ $size == small ]]; then fill_key_tables "$BENCH_KEY_ROWS"; else fill_key_tables $((20 * BENCH_KEY_ROWS)); fi
+		R[keys:$size:rows]=$(bq "SELECT sum(n_live_tup) FROM pg_stat_user_tables WHERE relname LIKE 'bench_k%'")
+		R[keys:$size:keys]=$(bq "SELECT count(*) FROM ledger.keys WHERE kind = 'data'")
+		R[keys:$size:root]=$(change_ms "")
+		R[keys:$size:provider]=$(change_ms "'provider_key', '$(new_provider_key)'")
+		R[keys:$size:data]=$(change_ms "'data_keys'")
+		log "keys $size (${R[keys:$size:rows]} rows): root ${R[keys:$size:root]} ms, provider ${R[keys:$size:provider]} ms, data ${R[keys:$size:data]} ms"
+	done
+	# The key check's cost to readers: checks every 10 s (the default)
+	# against none at all, slices alternating.
+	script="$BWORK/keys-select.sql"
+	printf '\\set id random(1, %d)\nSELECT v FROM bench_k1 WHERE id = :id;\n' \
+		$((20 * BENCH_KEY_ROWS)) >"$script"
+	chmod 644 "$script"
+	for ((r = 1; r <= BENCH_ROUNDS; r++)); do
+		set_check_interval 1h
+		run_slice keys:nocheck "$script" 8 $((BENCH_SECONDS / BENCH_ROUNDS > 0 ? BENCH_SECONDS / BENCH_ROUNDS : 1))
+		set_check_interval 10s
+		run_slice keys:check "$script" 8 $((BENCH_SECONDS / BENCH_ROUNDS > 0 ? BENCH_SECONDS / BENCH_ROUNDS : 1))
+	done
+	R[keys:checkratio]=$(ratio "$(calc "${R[keys:check:tx]} / ${R[keys:check:time]}")" \
+		"$(calc "${R[keys:nocheck:tx]} / ${R[keys:nocheck:time]}")")
+	# Refusal and recovery at the default interval.
+	as_pg_user mv "$BWORK/ledger.keyring" "$BWORK/ledger.keyring.away"
+	R[keys:refuse]=$(ms_until_status KMS_KEY_INACCESSIBLE)
+	as_pg_user mv "$BWORK/ledger.keyring.away" "$BWORK/ledger.keyring"
+	R[keys:recover]=$(ms_until_status ENABLED)
+	log "key check cost ratio ${R[keys:checkratio]}; refused after ${R[keys:refuse]} ms, recovered after ${R[keys:recover]} ms"
+}
+
+keys_table() {
+	local flat
+	flat=$(awk -v s="${R[keys:small:root]}" -v l="${R[keys:large:root]}" \
+		'BEGIN { print (l < 1000 && l < 3 * s + 50) ? "PASS" : "MISS" }')
+	echo "| key custody | small ledger (${R[keys:small:rows]} rows) | 20x rows (${R[keys:large:rows]} rows) | target | |"
+	echo "|---|---|---|---|---|"
+	echo "| root key rotation, request to done (${R[keys:small:keys]} / ${R[keys:large:keys]} data keys) | ${R[keys:small:root]} ms | ${R[keys:large:root]} ms | flat in data size, well under 1 s | $flat |"
+	echo "| provider key change | ${R[keys:small:provider]} ms | ${R[keys:large:provider]} ms | same | - |"
+	echo "| data key rotation | ${R[keys:small:data]} ms | ${R[keys:large:data]} ms | same | - |"
+	echo
+	echo "| key check and key loss (ledger.key_check_interval = 10 s) | figure |"
+	echo "|---|---|"
+	echo "| PK SELECT, 8 clients, checks every 10 s / no checks | $(fmt '%.2f' "${R[keys:checkratio]}")x |"
+	echo "| keyring taken away → status KMS_KEY_INACCESSIBLE, every access refused | ${R[keys:refuse]} ms |"
+	echo "| keyring put back → status ENABLED | ${R[keys:recover]} ms |"
+}
+
 chain_table() {
 	local lagv chainv fullv
 	lagv=$(awk -v m="${R[chain:lagmax]:-0}" 'BEGIN { print (m + 0 < 2.0) ? "PASS" : "MISS" }')
@@ -473,6 +583,10 @@ report() {
 		printf '\nThe verifiable history, measured after the tests above (the INSERT and UPDATE rows are write throughput with history on):\n\n'
 		chain_table
 	fi
+	if want keys; then
+		printf '\nKey custody, on %s ledger tables (each has its own data key):\n\n' "$BENCH_KEY_TABLES"
+		keys_table
+	fi
 }
 
 # Replace the marked section of the doc (or add one) with stdin.
@@ -525,6 +639,7 @@ main() {
 	want insert && test_insert
 	want copy && test_copy
 	want chain && test_chain
+	want keys && test_keys
 	load1=$(load_now)
 
 	for t in insert select update scan; do

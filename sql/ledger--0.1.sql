@@ -47,6 +47,27 @@ CREATE TABLE ledger.keys (
     PRIMARY KEY (key_id, version)
 ) USING ledger_internal;
 
+-- Key changes queued by ledger_rotate_key(), carried out by the worker in
+-- steps that commit with their progress.  target: the new root key version
+-- (root_key) or the first new key id (data_keys), fixed by the first step.
+CREATE SEQUENCE ledger.key_change_id_seq;
+CREATE TABLE ledger.key_changes (
+    change_id     bigint      NOT NULL PRIMARY KEY,
+    kind          text        NOT NULL
+                  CHECK (kind IN ('provider_key', 'root_key', 'data_keys')),
+    provider_key  text,
+    target        bigint,
+    state         text        NOT NULL
+                  CHECK (state IN ('pending', 'running', 'done', 'failed')),
+    done_count    bigint      NOT NULL,
+    total_count   bigint,
+    requested_at  timestamptz NOT NULL,
+    requested_by  name        NOT NULL,
+    started_at    timestamptz,
+    finished_at   timestamptz,
+    error         text
+) USING ledger_internal;
+
 -- Registry of ledger tables.  table_id is stable; relid is the current OID.
 CREATE TABLE ledger.tables (
     table_id            bigint      NOT NULL PRIMARY KEY,
@@ -155,12 +176,23 @@ CREATE FUNCTION ledger_status(OUT provider text, OUT provider_key_id text,
                               OUT root_key_version integer, OUT status text,
                               OUT inaccessible_since timestamptz,
                               OUT last_check timestamptz,
-                              OUT last_successful_check timestamptz)
+                              OUT last_successful_check timestamptz,
+                              OUT pending_change text, OUT change_done bigint,
+                              OUT change_total bigint)
 RETURNS record
 AS 'MODULE_PATHNAME', 'ledger_status'
 LANGUAGE C STRICT VOLATILE PARALLEL RESTRICTED;
 REVOKE ALL ON FUNCTION ledger_status() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION ledger_status() TO pg_monitor;
+
+-- Queue a key change; the worker carries it out while the ledger stays
+-- available.  Returns the change's id in ledger.key_changes.
+CREATE FUNCTION ledger_rotate_key(kind text DEFAULT 'root_key',
+                                  provider_key text DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'ledger_rotate_key'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE;
+REVOKE ALL ON FUNCTION ledger_rotate_key(text, text) FROM PUBLIC;
 
 CREATE FUNCTION ledger_verify(level text DEFAULT 'full',
                               OUT revisions bigint, OUT transactions bigint,

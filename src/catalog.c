@@ -72,13 +72,8 @@ ledger_catalog_init(void)
 	CacheRegisterRelcacheCallback(invalidate_table, (Datum) 0);
 }
 
-/*
- * The registry row of a table, or NULL.  SnapshotSelf also sees rows this
- * transaction wrote in the current command (CREATE TABLE AS registers the
- * table and fills it in one command).
- */
 static HeapTuple
-find_table_row(Relation tables, Oid relid)
+scan_table_row(Relation tables, Oid relid, Snapshot snap)
 {
 	ScanKeyData key;
 	SysScanDesc scan;
@@ -88,7 +83,7 @@ find_table_row(Relation tables, Oid relid)
 	ScanKeyInit(&key, Anum_tables_relid, BTEqualStrategyNumber, F_OIDEQ,
 				ObjectIdGetDatum(relid));
 	scan = systable_beginscan(tables, ledger_relation_oid("tables_relid_idx"),
-							  true, SnapshotSelf, 1, &key);
+							  true, snap, 1, &key);
 	while ((tup = systable_getnext(scan)) != NULL)
 	{
 		bool		isnull;
@@ -103,6 +98,21 @@ find_table_row(Relation tables, Oid relid)
 	}
 	systable_endscan(scan);
 	return found;
+}
+
+/*
+ * The registry row of a table, or NULL.  A fresh MVCC snapshot sees
+ * either the old or the new row of a table whose data key the worker is
+ * replacing, never neither; SnapshotSelf then also sees rows this
+ * transaction wrote in the current command (CREATE TABLE AS registers the
+ * table and fills it in one command).
+ */
+static HeapTuple
+find_table_row(Relation tables, Oid relid)
+{
+	HeapTuple	found = scan_table_row(tables, relid, ledger_lookup_snapshot(tables));
+
+	return found != NULL ? found : scan_table_row(tables, relid, SnapshotSelf);
 }
 
 static Bitmapset *
@@ -480,6 +490,79 @@ void
 ledger_forget_table(Oid relid)
 {
 	update_table_row(relid, mark_dropped, NULL, LEDGER_EVENT_DROP);
+}
+
+/*
+ * A data key rotation: the key ids from which on a table's data key is
+ * new (the keys of tables below it are replaced), and how many live
+ * tables there are.
+ */
+int32
+ledger_tables_to_rekey(int64 *count)
+{
+	Relation	tables = table_open(ledger_relation_oid("tables"), AccessShareLock);
+	SysScanDesc scan = systable_beginscan(tables, InvalidOid, false,
+										  GetLatestSnapshot(), 0, NULL);
+	HeapTuple	tup;
+	int64		floor = nextval_internal(ledger_relation_oid("key_id_seq"), false);
+
+	*count = 0;
+	while ((tup = systable_getnext(scan)) != NULL)
+	{
+		bool		isnull;
+
+		(void) heap_getattr(tup, Anum_tables_dropped_at, RelationGetDescr(tables), &isnull);
+		if (isnull)
+			(*count)++;
+	}
+	systable_endscan(scan);
+	table_close(tables, AccessShareLock);
+	return (int32) floor;
+}
+
+static Datum
+new_data_key(HeapTuple tup, TupleDesc tdesc, int *attnum, void *arg)
+{
+	bool		isnull;
+
+	*attnum = Anum_tables_data_key_id;
+	return Int32GetDatum(ledger_create_data_key(
+		DatumGetInt64(heap_getattr(tup, Anum_tables_table_id, tdesc, &isnull))));
+}
+
+/*
+ * Give up to "limit" live tables whose data key is older than "floor" a
+ * new one; new writes use it once sessions see the invalidation, old
+ * revisions keep theirs.  Returns how many tables got one.
+ */
+int
+ledger_rekey_tables(int32 floor, int limit)
+{
+	Relation	tables = table_open(ledger_relation_oid("tables"), AccessShareLock);
+	TupleDesc	tdesc = RelationGetDescr(tables);
+	SysScanDesc scan = systable_beginscan(tables, InvalidOid, false,
+										  GetLatestSnapshot(), 0, NULL);
+	HeapTuple	tup;
+	List	   *relids = NIL;
+	ListCell   *lc;
+
+	while (list_length(relids) < limit && (tup = systable_getnext(scan)) != NULL)
+	{
+		bool		live;		/* no dropped_at */
+		bool		isnull;
+
+		(void) heap_getattr(tup, Anum_tables_dropped_at, tdesc, &live);
+		if (live &&
+			DatumGetInt32(heap_getattr(tup, Anum_tables_data_key_id, tdesc, &isnull)) < floor)
+			relids = lappend_oid(relids,
+								 DatumGetObjectId(heap_getattr(tup, Anum_tables_relid,
+															   tdesc, &isnull)));
+	}
+	systable_endscan(scan);
+	table_close(tables, AccessShareLock);
+	foreach(lc, relids)
+		update_table_row(lfirst_oid(lc), new_data_key, NULL, LEDGER_EVENT_DATA_KEY);
+	return list_length(relids);
 }
 
 /*

@@ -58,7 +58,7 @@ typedef struct PendingEvent
 } PendingEvent;
 
 static const char *const kind_names[] = {"create", "alter", "protection",
-"plaintext set", "drop", "redact"};
+"plaintext set", "drop", "redact", "data key"};
 
 static List *pending = NIL;		/* in TopTransactionContext */
 

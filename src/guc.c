@@ -19,6 +19,7 @@ bool		ledger_default_deletion_protection = true;
 int			ledger_seal_interval = 1000;
 int			ledger_key_check_interval = 10000;
 bool		ledger_require_secure_transport = true;
+int			ledger_key_change_batch = 1000;
 
 void
 ledger_define_gucs(void)
@@ -81,5 +82,14 @@ ledger_define_gucs(void)
 							 PGC_SIGHUP,
 							 0,
 							 NULL, NULL, NULL);
+	DefineCustomIntVariable("ledger.key_change_batch",
+							"Keys the worker re-wraps or replaces in one transaction of a key change.",
+							"Each batch commits with its progress, so a crash loses at most one batch "
+							"of work, which is then done again.",
+							&ledger_key_change_batch,
+							1000, 1, 100000,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
 	MarkGUCPrefixReserved("ledger");
 }

@@ -68,10 +68,14 @@ typedef struct DataKey
 
 #define KEY_CACHE_SLOTS 64
 
+/* Two root versions: the old and the new one while a rotation runs. */
+#define ROOT_CACHE_SLOTS 2
+
 typedef struct KeyCache
 {
 	Oid			catalog;		/* ledger.keys the keys came from */
-	RootKey		root;
+	RootKey		root[ROOT_CACHE_SLOTS];
+	int			next_root_victim;
 	int			next_victim;
 	DataKey		data[KEY_CACHE_SLOTS];
 } KeyCache;
@@ -129,7 +133,7 @@ ledger_keys_forget(void)
 		return;
 	for (int i = 0; i < KEY_CACHE_SLOTS; i++)
 		drop_data_key(&cache->data[i]);
-	ledger_wipe(&cache->root, sizeof(RootKey));
+	ledger_wipe(cache->root, sizeof(cache->root));
 }
 
 static void
@@ -168,19 +172,25 @@ insert_key_row(Datum *values, bool *nulls)
 	table_close(rel, RowExclusiveLock);
 }
 
-static void
-fill_common(Datum *values, bool *nulls, int32 key_id, const char *kind,
-			const uint8 *wrapped)
+static bytea *
+wrapped_datum(const uint8 *wrapped)
 {
 	bytea	   *w = palloc(VARHDRSZ + LEDGER_WRAPPED_LEN);
 
 	SET_VARSIZE(w, VARHDRSZ + LEDGER_WRAPPED_LEN);
 	memcpy(VARDATA(w), wrapped, LEDGER_WRAPPED_LEN);
+	return w;
+}
+
+static void
+fill_common(Datum *values, bool *nulls, int32 key_id, int32 version,
+			const char *kind, const uint8 *wrapped)
+{
 	memset(nulls, true, sizeof(bool) * Natts_keys);
 	values[Anum_key_id - 1] = Int32GetDatum(key_id);
-	values[Anum_key_version - 1] = Int32GetDatum(1);
+	values[Anum_key_version - 1] = Int32GetDatum(version);
 	values[Anum_key_kind - 1] = CStringGetTextDatum(kind);
-	values[Anum_key_wrapped - 1] = PointerGetDatum(w);
+	values[Anum_key_wrapped - 1] = PointerGetDatum(wrapped_datum(wrapped));
 	values[Anum_key_state - 1] = CStringGetTextDatum("active");
 	values[Anum_key_created_at - 1] = TimestampTzGetDatum(GetCurrentTimestamp());
 	nulls[Anum_key_id - 1] = nulls[Anum_key_version - 1] = false;
@@ -188,47 +198,88 @@ fill_common(Datum *values, bool *nulls, int32 key_id, const char *kind,
 	nulls[Anum_key_state - 1] = nulls[Anum_key_created_at - 1] = false;
 }
 
-/*
- * Find the active row of a key (the root key if key_id is 0) and return a
- * copy of it, or NULL.  SnapshotSelf sees rows this transaction wrote in
- * the current command too, which a table created in this command needs.
- */
-static HeapTuple
-find_key_row(int32 key_id, TupleDesc *desc)
+static void
+set_provider_ref(Datum *values, bool *nulls, const LedgerProviderRef *ref)
 {
-	Relation	rel = table_open(ledger_relation_oid("keys"), AccessShareLock);
-	SysScanDesc scan;
+	values[Anum_key_provider - 1] = CStringGetTextDatum("file");
+	values[Anum_key_provider_key_id - 1] = CStringGetTextDatum(ref->key_id);
+	values[Anum_key_provider_key_version - 1] = Int32GetDatum(ref->version);
+	nulls[Anum_key_provider - 1] = false;
+	nulls[Anum_key_provider_key_id - 1] = false;
+	nulls[Anum_key_provider_key_version - 1] = false;
+}
+
+static int32
+int_column(HeapTuple tup, TupleDesc desc, int attnum)
+{
+	bool		isnull;
+	Datum		d = heap_getattr(tup, attnum, desc, &isnull);
+
+	return isnull ? 0 : DatumGetInt32(d);
+}
+
+static bool
+text_column_is(HeapTuple tup, TupleDesc desc, int attnum, const char *value)
+{
+	bool		isnull;
+	Datum		d = heap_getattr(tup, attnum, desc, &isnull);
+
+	return !isnull && strcmp(TextDatumGetCString(d), value) == 0;
+}
+
+/*
+ * Does a row of ledger.keys match?  key_id 0 means the root key; version
+ * 0 the newest active version, which the caller picks among the matches.
+ */
+static bool
+key_row_matches(HeapTuple tup, TupleDesc desc, int32 key_id, int32 version)
+{
+	if (key_id == 0 ? !text_column_is(tup, desc, Anum_key_kind, "root")
+		: int_column(tup, desc, Anum_key_id) != key_id)
+		return false;
+	if (version == 0)
+		return text_column_is(tup, desc, Anum_key_state, "active");
+	return int_column(tup, desc, Anum_key_version) == version;
+}
+
+static HeapTuple
+scan_key_rows(Relation rel, Snapshot snap, int32 key_id, int32 version)
+{
+	SysScanDesc scan = systable_beginscan(rel, InvalidOid, false, snap, 0, NULL);
+	TupleDesc	desc = RelationGetDescr(rel);
 	HeapTuple	tup,
 				found = NULL;
 
-	scan = systable_beginscan(rel, InvalidOid, false, SnapshotSelf, 0, NULL);
 	while ((tup = systable_getnext(scan)) != NULL)
 	{
-		bool		isnull;
-		Datum		d;
-		char	   *state;
-
-		if (key_id != 0)
-		{
-			d = heap_getattr(tup, Anum_key_id, RelationGetDescr(rel), &isnull);
-			if (DatumGetInt32(d) != key_id)
-				continue;
-		}
-		else
-		{
-			d = heap_getattr(tup, Anum_key_kind, RelationGetDescr(rel), &isnull);
-			if (strcmp(TextDatumGetCString(d), "root") != 0)
-				continue;
-		}
-		d = heap_getattr(tup, Anum_key_state, RelationGetDescr(rel), &isnull);
-		state = TextDatumGetCString(d);
-		if (strcmp(state, "active") == 0 || key_id != 0)
-		{
+		if (!key_row_matches(tup, desc, key_id, version))
+			continue;
+		if (found == NULL || int_column(tup, desc, Anum_key_version) >
+			int_column(found, desc, Anum_key_version))
 			found = heap_copytuple(tup);
+		if (version != 0)
 			break;
-		}
 	}
 	systable_endscan(scan);
+	return found;
+}
+
+/*
+ * A copy of the row of key key_id (0: the root key) in version "version"
+ * (0: the newest active one), or NULL.  A fresh MVCC snapshot sees either
+ * the old or the new row of a key the worker is re-wrapping, never
+ * neither; SnapshotSelf then finds keys this transaction created in the
+ * current command, which a table created in this command needs.
+ */
+static HeapTuple
+find_key_row(int32 key_id, int32 version, TupleDesc *desc)
+{
+	Relation	rel = table_open(ledger_relation_oid("keys"), AccessShareLock);
+	HeapTuple	found;
+
+	found = scan_key_rows(rel, ledger_lookup_snapshot(rel), key_id, version);
+	if (found == NULL)
+		found = scan_key_rows(rel, SnapshotSelf, key_id, version);
 	*desc = CreateTupleDescCopy(RelationGetDescr(rel));
 	table_close(rel, AccessShareLock);
 	return found;
@@ -248,28 +299,37 @@ wrapped_bytes(HeapTuple tup, TupleDesc desc)
 	return (const uint8 *) VARDATA_ANY(w);
 }
 
+static void
+row_provider_ref(HeapTuple tup, TupleDesc desc, LedgerProviderRef *ref)
+{
+	bool		isnull;
+	Datum		d = heap_getattr(tup, Anum_key_provider_key_id, desc, &isnull);
+
+	if (isnull)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("ledger key catalog entry is damaged"),
+				 errdetail("A root key in ledger.keys names no provider key.")));
+	strlcpy(ref->key_id, TextDatumGetCString(d), sizeof(ref->key_id));
+	ref->version = int_column(tup, desc, Anum_key_provider_key_version);
+}
+
 /*
- * Unwrap the root key named by its catalog row into "out" through the
- * provider, and record the outcome in the ledger's key status: a failure
- * is recorded before it is raised, so every backend stops using its
- * cached keys.
+ * Unwrap the root key of a catalog row into "out" through the provider,
+ * and record the outcome in the ledger's key status: a failure is
+ * recorded before it is raised, so every backend stops using its cached
+ * keys.
  */
 static void
-unwrap_root(HeapTuple tup, TupleDesc desc, int32 *key_id, int32 *version,
-			uint8 *out)
+unwrap_root(HeapTuple tup, TupleDesc desc, uint8 *out)
 {
 	LedgerProviderRef ref;
 	uint8		aad[KEY_AAD_LEN];
-	bool		isnull;
 	MemoryContext cxt = CurrentMemoryContext;
 
-	*key_id = DatumGetInt32(heap_getattr(tup, Anum_key_id, desc, &isnull));
-	*version = DatumGetInt32(heap_getattr(tup, Anum_key_version, desc, &isnull));
-	strlcpy(ref.key_id,
-			TextDatumGetCString(heap_getattr(tup, Anum_key_provider_key_id, desc, &isnull)),
-			sizeof(ref.key_id));
-	ref.version = DatumGetInt32(heap_getattr(tup, Anum_key_provider_key_version, desc, &isnull));
-	key_aad(aad, 'R', *key_id, *version);
+	row_provider_ref(tup, desc, &ref);
+	key_aad(aad, 'R', int_column(tup, desc, Anum_key_id),
+			int_column(tup, desc, Anum_key_version));
 	PG_TRY();
 	{
 		ledger_provider_unwrap(wrapped_bytes(tup, desc), &ref, aad, sizeof(aad), out);
@@ -290,9 +350,9 @@ unwrap_root(HeapTuple tup, TupleDesc desc, int32 *key_id, int32 *version,
 }
 
 static HeapTuple
-root_row(TupleDesc *desc)
+root_row(int32 key_id, int32 version, TupleDesc *desc)
 {
-	HeapTuple	tup = find_key_row(0, desc);
+	HeapTuple	tup = find_key_row(key_id, version, desc);
 
 	if (tup == NULL)
 		ereport(ERROR,
@@ -302,42 +362,56 @@ root_row(TupleDesc *desc)
 	return tup;
 }
 
-/* The root key, unwrapped through the provider on first use. */
-static const uint8 *
-root_key(void)
+/* A root key version, unwrapped through the provider on first use. */
+static const RootKey *
+root_key(int32 key_id, int32 version)
 {
 	KeyCache   *kc = key_cache();
 	TupleDesc	desc;
 	HeapTuple	tup;
-	int32		key_id;
+	RootKey    *slot;
 
-	if (kc->root.key_id != 0)
-		return kc->root.key;
-	tup = root_row(&desc);
-	unwrap_root(tup, desc, &key_id, &kc->root.version, kc->root.key);
-	kc->root.key_id = key_id;
-	return kc->root.key;
+	for (int i = 0; i < ROOT_CACHE_SLOTS; i++)
+		if (kc->root[i].key_id == key_id && kc->root[i].version == version)
+			return &kc->root[i];
+	tup = root_row(key_id, version, &desc);
+	slot = &kc->root[kc->next_root_victim];
+	kc->next_root_victim = (kc->next_root_victim + 1) % ROOT_CACHE_SLOTS;
+	ledger_wipe(slot, sizeof(RootKey));
+	unwrap_root(tup, desc, slot->key);
+	slot->key_id = key_id;
+	slot->version = version;
+	return slot;
+}
+
+/* The newest active root key version, which wraps new data keys. */
+static const RootKey *
+current_root_key(void)
+{
+	TupleDesc	desc;
+	HeapTuple	tup = root_row(0, 0, &desc);
+
+	return root_key(int_column(tup, desc, Anum_key_id),
+					int_column(tup, desc, Anum_key_version));
 }
 
 /*
- * Prove that the provider key still opens the root key, without keeping
- * what it opened; nothing to prove if this database has no ledger.
+ * Prove that the provider key still opens the newest root key, without
+ * keeping what it opened; nothing to prove if this database has no ledger.
  */
 void
 ledger_keys_check(void)
 {
 	TupleDesc	desc;
 	HeapTuple	tup;
-	int32		key_id;
-	int32		version;
 	uint8		key[LEDGER_KEY_LEN];
 
 	if (!OidIsValid(get_extension_oid("ledger", true)) ||
-		(tup = find_key_row(0, &desc)) == NULL)
+		(tup = find_key_row(0, 0, &desc)) == NULL)
 		return;
 	PG_TRY();
 	{
-		unwrap_root(tup, desc, &key_id, &version, key);
+		unwrap_root(tup, desc, key);
 	}
 	PG_FINALLY();
 	{
@@ -346,23 +420,41 @@ ledger_keys_check(void)
 	PG_END_TRY();
 }
 
-/* What ledger_status() shows of the root key. */
+/* What ledger_status() shows of the newest root key. */
 void
 ledger_keys_root_info(LedgerRootInfo *info)
 {
 	TupleDesc	desc;
-	HeapTuple	tup = root_row(&desc);
+	HeapTuple	tup = root_row(0, 0, &desc);
+	LedgerProviderRef ref;
 	bool		isnull;
 
+	row_provider_ref(tup, desc, &ref);
 	strlcpy(info->provider,
 			TextDatumGetCString(heap_getattr(tup, Anum_key_provider, desc, &isnull)),
 			sizeof(info->provider));
-	strlcpy(info->provider_key_id,
-			TextDatumGetCString(heap_getattr(tup, Anum_key_provider_key_id, desc, &isnull)),
-			sizeof(info->provider_key_id));
-	info->provider_key_version =
-		DatumGetInt32(heap_getattr(tup, Anum_key_provider_key_version, desc, &isnull));
-	info->version = DatumGetInt32(heap_getattr(tup, Anum_key_version, desc, &isnull));
+	strlcpy(info->provider_key_id, ref.key_id, sizeof(info->provider_key_id));
+	info->provider_key_version = ref.version;
+	info->version = int_column(tup, desc, Anum_key_version);
+}
+
+/* Wrap a new root key version with a provider key and store it. */
+static void
+store_root(int32 key_id, int32 version, const uint8 *key,
+		   const char *provider_key, bool may_create)
+{
+	Datum		values[Natts_keys];
+	bool		nulls[Natts_keys];
+	uint8		wrapped[LEDGER_WRAPPED_LEN];
+	uint8		aad[KEY_AAD_LEN];
+	LedgerProviderRef ref;
+
+	key_aad(aad, 'R', key_id, version);
+	ledger_provider_wrap(key, aad, sizeof(aad), provider_key, may_create,
+						 wrapped, &ref);
+	fill_common(values, nulls, key_id, version, "root", wrapped);
+	set_provider_ref(values, nulls, &ref);
+	insert_key_row(values, nulls);
 }
 
 /*
@@ -372,33 +464,21 @@ ledger_keys_root_info(LedgerRootInfo *info)
 void
 ledger_keys_bootstrap(void)
 {
-	KeyCache   *kc = key_cache();
 	TupleDesc	desc;
-	Datum		values[Natts_keys];
-	bool		nulls[Natts_keys];
-	uint8		wrapped[LEDGER_WRAPPED_LEN];
-	uint8		aad[KEY_AAD_LEN];
-	LedgerProviderRef ref;
-	int32		key_id;
+	uint8		key[LEDGER_KEY_LEN];
 
-	if (find_key_row(0, &desc) != NULL)
+	if (find_key_row(0, 0, &desc) != NULL)
 		return;
-	key_id = next_key_id();
-	ledger_wipe(&kc->root, sizeof(kc->root));
-	ledger_random_bytes(kc->root.key, LEDGER_KEY_LEN);
-	key_aad(aad, 'R', key_id, 1);
-	ledger_provider_wrap(kc->root.key, aad, sizeof(aad), true, wrapped, &ref);
-	kc->root.key_id = key_id;
-	kc->root.version = 1;
-
-	fill_common(values, nulls, key_id, "root", wrapped);
-	values[Anum_key_provider - 1] = CStringGetTextDatum("file");
-	values[Anum_key_provider_key_id - 1] = CStringGetTextDatum(ref.key_id);
-	values[Anum_key_provider_key_version - 1] = Int32GetDatum(ref.version);
-	nulls[Anum_key_provider - 1] = false;
-	nulls[Anum_key_provider_key_id - 1] = false;
-	nulls[Anum_key_provider_key_version - 1] = false;
-	insert_key_row(values, nulls);
+	ledger_random_bytes(key, LEDGER_KEY_LEN);
+	PG_TRY();
+	{
+		store_root(next_key_id(), 1, key, NULL, true);
+	}
+	PG_FINALLY();
+	{
+		ledger_wipe(key, sizeof(key));
+	}
+	PG_END_TRY();
 }
 
 /* The cache slot of a data key, or a free one (evicting the oldest). */
@@ -417,50 +497,89 @@ cache_slot(int32 key_id)
 	return victim;
 }
 
+/* Wrap a data key under a root key version into "wrapped". */
 static void
-wrap_aad_data(uint8 *aad, int32 key_id, int32 version)
+wrap_data_key(const RootKey *root, int32 key_id, int32 version,
+			  const uint8 *key, uint8 *wrapped)
 {
+	uint8		aad[KEY_AAD_LEN];
+
 	key_aad(aad, 'D', key_id, version);
+	ledger_random_bytes(wrapped, LEDGER_NONCE_LEN);
+	ledger_aead_seal(root->key, wrapped, aad, sizeof(aad), key, LEDGER_KEY_LEN,
+					 wrapped + LEDGER_NONCE_LEN);
 }
 
-/* Create a data key for a table and return its id. */
+/* Unwrap the data key of a catalog row with the root key that wraps it. */
+static void
+unwrap_data_key(HeapTuple tup, TupleDesc desc, uint8 *key)
+{
+	int32		key_id = int_column(tup, desc, Anum_key_id);
+	const RootKey *root = root_key(int_column(tup, desc, Anum_key_parent_id),
+								   int_column(tup, desc, Anum_key_parent_version));
+	const uint8 *wrapped = wrapped_bytes(tup, desc);
+	uint8		aad[KEY_AAD_LEN];
+
+	key_aad(aad, 'D', key_id, int_column(tup, desc, Anum_key_version));
+	if (!ledger_aead_open(root->key, wrapped, aad, sizeof(aad),
+						  wrapped + LEDGER_NONCE_LEN,
+						  LEDGER_KEY_LEN + LEDGER_TAG_LEN, key))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("ledger data key %d cannot be unwrapped", key_id),
+				 errdetail("The root key does not authenticate the wrapped data key; ledger.keys has been altered.")));
+}
+
+/* Cache a data key's cipher; the plaintext key is wiped either way. */
+static LedgerCipher *
+cache_cipher(DataKey *slot, int32 key_id, uint8 *key)
+{
+	PG_TRY();
+	{
+		slot->cipher = ledger_cipher_create(key);
+	}
+	PG_CATCH();
+	{
+		ledger_wipe(key, LEDGER_KEY_LEN);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	ledger_wipe(key, LEDGER_KEY_LEN);
+	slot->key_id = key_id;
+	return slot->cipher;
+}
+
+/* Create a data key for a table, wrapped by the newest root key. */
 int32
 ledger_create_data_key(int64 table_id)
 {
-	const uint8 *root;
-	KeyCache   *kc = key_cache();
+	const RootKey *root;
 	Datum		values[Natts_keys];
 	bool		nulls[Natts_keys];
 	uint8		key[LEDGER_KEY_LEN];
 	uint8		wrapped[LEDGER_WRAPPED_LEN];
-	uint8		aad[KEY_AAD_LEN];
 	int32		key_id;
-	DataKey    *slot;
 
 	/* A new key exposes no data: it needs a usable key, not the grant. */
 	ledger_check_key_status();
-	root = root_key();
+	root = current_root_key();
 	key_id = next_key_id();
-	slot = cache_slot(key_id);
 	ledger_random_bytes(key, LEDGER_KEY_LEN);
-	wrap_aad_data(aad, key_id, 1);
-	ledger_random_bytes(wrapped, LEDGER_NONCE_LEN);
 	PG_TRY();
 	{
-		ledger_aead_seal(root, wrapped, aad, sizeof(aad), key,
-						 LEDGER_KEY_LEN, wrapped + LEDGER_NONCE_LEN);
-		slot->cipher = ledger_cipher_create(key);
+		wrap_data_key(root, key_id, 1, key, wrapped);
 	}
-	PG_FINALLY();
+	PG_CATCH();
 	{
 		ledger_wipe(key, sizeof(key));
+		PG_RE_THROW();
 	}
 	PG_END_TRY();
-	slot->key_id = key_id;
+	(void) cache_cipher(cache_slot(key_id), key_id, key);
 
-	fill_common(values, nulls, key_id, "data", wrapped);
-	values[Anum_key_parent_id - 1] = Int32GetDatum(kc->root.key_id);
-	values[Anum_key_parent_version - 1] = Int32GetDatum(kc->root.version);
+	fill_common(values, nulls, key_id, 1, "data", wrapped);
+	values[Anum_key_parent_id - 1] = Int32GetDatum(root->key_id);
+	values[Anum_key_parent_version - 1] = Int32GetDatum(root->version);
 	values[Anum_key_table_id - 1] = Int64GetDatum(table_id);
 	nulls[Anum_key_parent_id - 1] = false;
 	nulls[Anum_key_parent_version - 1] = false;
@@ -469,51 +588,223 @@ ledger_create_data_key(int64 table_id)
 	return key_id;
 }
 
-/* The cipher of a data key, unwrapped with the root key on first use. */
+/* The cipher of a data key, unwrapped with its root key on first use. */
 LedgerCipher *
 ledger_data_cipher(int32 key_id)
 {
 	DataKey    *slot;
 	TupleDesc	desc;
 	HeapTuple	tup;
-	uint8		aad[KEY_AAD_LEN];
 	uint8		key[LEDGER_KEY_LEN];
-	const uint8 *root;
-	const uint8 *wrapped;
-	bool		isnull;
-	bool		ok;
 
 	ledger_check_access();
 	slot = cache_slot(key_id);
 	if (slot->key_id == key_id)
 		return slot->cipher;
-	tup = find_key_row(key_id, &desc);
+	tup = find_key_row(key_id, 0, &desc);
 	if (tup == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("ledger data key %d does not exist", key_id),
 				 errdetail("A sealed row names a data key that ledger.keys does not hold.")));
-	root = root_key();
-	wrapped = wrapped_bytes(tup, desc);
-	wrap_aad_data(aad, key_id,
-				  DatumGetInt32(heap_getattr(tup, Anum_key_version, desc, &isnull)));
-	ok = ledger_aead_open(root, wrapped, aad, sizeof(aad),
-						  wrapped + LEDGER_NONCE_LEN,
-						  LEDGER_KEY_LEN + LEDGER_TAG_LEN, key);
-	if (!ok)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("ledger data key %d cannot be unwrapped", key_id),
-				 errdetail("The root key does not authenticate the wrapped data key; ledger.keys has been altered.")));
+	unwrap_data_key(tup, desc, key);
+	return cache_cipher(slot, key_id, key);
+}
+
+/* ------------------------------------------------------------------------
+ * Key changes, one step each, run by the worker (keychange.c)
+ * ------------------------------------------------------------------------
+ */
+
+/* Replace a row of ledger.keys with its modified copy. */
+static void
+update_key_row(HeapTuple old, Datum *values, bool *nulls, bool *repl)
+{
+	Relation	rel = table_open(ledger_relation_oid("keys"), RowExclusiveLock);
+	HeapTuple	tup;
+
+	values[Anum_key_changed_at - 1] = TimestampTzGetDatum(GetCurrentTimestamp());
+	nulls[Anum_key_changed_at - 1] = false;
+	repl[Anum_key_changed_at - 1] = true;
+	tup = heap_modify_tuple(old, RelationGetDescr(rel), values, nulls, repl);
+	CatalogTupleUpdate(rel, &old->t_self, tup);
+	table_close(rel, RowExclusiveLock);
+}
+
+/*
+ * Re-wrap the root key with another provider key: an id the provider
+ * knows, or NULL for its default.  O(1): the data keys stay as they are.
+ */
+void
+ledger_keys_rewrap_root(const char *provider_key)
+{
+	TupleDesc	desc;
+	HeapTuple	tup = root_row(0, 0, &desc);
+	Datum		values[Natts_keys];
+	bool		nulls[Natts_keys] = {0};
+	bool		repl[Natts_keys] = {0};
+	uint8		key[LEDGER_KEY_LEN];
+	uint8		wrapped[LEDGER_WRAPPED_LEN];
+	uint8		aad[KEY_AAD_LEN];
+	LedgerProviderRef ref;
+
+	key_aad(aad, 'R', int_column(tup, desc, Anum_key_id),
+			int_column(tup, desc, Anum_key_version));
 	PG_TRY();
 	{
-		slot->cipher = ledger_cipher_create(key);
+		unwrap_root(tup, desc, key);
+		ledger_provider_wrap(key, aad, sizeof(aad), provider_key, false,
+							 wrapped, &ref);
 	}
 	PG_FINALLY();
 	{
 		ledger_wipe(key, sizeof(key));
 	}
 	PG_END_TRY();
-	slot->key_id = key_id;
-	return slot->cipher;
+	values[Anum_key_wrapped - 1] = PointerGetDatum(wrapped_datum(wrapped));
+	repl[Anum_key_wrapped - 1] = true;
+	set_provider_ref(values, nulls, &ref);
+	repl[Anum_key_provider - 1] = true;
+	repl[Anum_key_provider_key_id - 1] = true;
+	repl[Anum_key_provider_key_version - 1] = true;
+	update_key_row(tup, values, nulls, repl);
+}
+
+/*
+ * Add a new version of the root key, with new key material, wrapped by
+ * the newest version of the provider key that wraps the current one.
+ * Returns the new version; until the data keys are re-wrapped, both
+ * versions are active.
+ */
+int32
+ledger_keys_add_root_version(void)
+{
+	TupleDesc	desc;
+	HeapTuple	tup = root_row(0, 0, &desc);
+	int32		version = int_column(tup, desc, Anum_key_version) + 1;
+	LedgerProviderRef ref;
+	uint8		key[LEDGER_KEY_LEN];
+
+	row_provider_ref(tup, desc, &ref);
+	ledger_random_bytes(key, LEDGER_KEY_LEN);
+	PG_TRY();
+	{
+		store_root(int_column(tup, desc, Anum_key_id), version, key, ref.key_id, false);
+	}
+	PG_FINALLY();
+	{
+		ledger_wipe(key, sizeof(key));
+	}
+	PG_END_TRY();
+	return version;
+}
+
+/* Unwrap a data key and wrap it again under another root key version. */
+static void
+rewrap_data_key(HeapTuple tup, TupleDesc desc, int32 version, uint8 *wrapped)
+{
+	uint8		key[LEDGER_KEY_LEN];
+
+	PG_TRY();
+	{
+		unwrap_data_key(tup, desc, key);
+		/* Looked up only now: the unwrap may have evicted it. */
+		wrap_data_key(root_key(int_column(tup, desc, Anum_key_parent_id), version),
+					  int_column(tup, desc, Anum_key_id),
+					  int_column(tup, desc, Anum_key_version), key, wrapped);
+	}
+	PG_CATCH();
+	{
+		ledger_wipe(key, sizeof(key));
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	ledger_wipe(key, sizeof(key));
+}
+
+/*
+ * Re-wrap up to "limit" data keys that are wrapped by another version
+ * than "version" of the root key with that version.  Returns how many it
+ * re-wrapped: 0 once there are none left.
+ */
+int
+ledger_keys_rewrap_data(int32 version, int limit)
+{
+	Relation	rel = table_open(ledger_relation_oid("keys"), RowExclusiveLock);
+	TupleDesc	desc = RelationGetDescr(rel);
+	SysScanDesc scan = systable_beginscan(rel, InvalidOid, false,
+										  GetLatestSnapshot(), 0, NULL);
+	HeapTuple	tup;
+	int			done = 0;
+
+	while (done < limit && (tup = systable_getnext(scan)) != NULL)
+	{
+		Datum		values[Natts_keys];
+		bool		nulls[Natts_keys] = {0};
+		bool		repl[Natts_keys] = {0};
+		uint8		wrapped[LEDGER_WRAPPED_LEN];
+
+		if (!text_column_is(tup, desc, Anum_key_kind, "data") ||
+			int_column(tup, desc, Anum_key_parent_version) == version)
+			continue;
+		rewrap_data_key(tup, desc, version, wrapped);
+		values[Anum_key_wrapped - 1] = PointerGetDatum(wrapped_datum(wrapped));
+		values[Anum_key_parent_version - 1] = Int32GetDatum(version);
+		repl[Anum_key_wrapped - 1] = repl[Anum_key_parent_version - 1] = true;
+		update_key_row(tup, values, nulls, repl);
+		done++;
+	}
+	systable_endscan(scan);
+	table_close(rel, RowExclusiveLock);
+	return done;
+}
+
+/* Data keys, and how many of them the given root key version wraps. */
+void
+ledger_keys_count_data(int32 version, int64 *total, int64 *wrapped_by)
+{
+	Relation	rel = table_open(ledger_relation_oid("keys"), AccessShareLock);
+	TupleDesc	desc = RelationGetDescr(rel);
+	SysScanDesc scan = systable_beginscan(rel, InvalidOid, false,
+										  GetLatestSnapshot(), 0, NULL);
+	HeapTuple	tup;
+
+	*total = *wrapped_by = 0;
+	while ((tup = systable_getnext(scan)) != NULL)
+	{
+		if (!text_column_is(tup, desc, Anum_key_kind, "data"))
+			continue;
+		(*total)++;
+		if (int_column(tup, desc, Anum_key_parent_version) == version)
+			(*wrapped_by)++;
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+}
+
+/* Retire every root key version but "keep": nothing is wrapped by them. */
+void
+ledger_keys_retire_roots(int32 keep)
+{
+	Relation	rel = table_open(ledger_relation_oid("keys"), RowExclusiveLock);
+	TupleDesc	desc = RelationGetDescr(rel);
+	SysScanDesc scan = systable_beginscan(rel, InvalidOid, false,
+										  GetLatestSnapshot(), 0, NULL);
+	HeapTuple	tup;
+
+	while ((tup = systable_getnext(scan)) != NULL)
+	{
+		Datum		values[Natts_keys];
+		bool		nulls[Natts_keys] = {0};
+		bool		repl[Natts_keys] = {0};
+
+		if (!key_row_matches(tup, desc, 0, 0) ||
+			int_column(tup, desc, Anum_key_version) == keep)
+			continue;
+		values[Anum_key_state - 1] = CStringGetTextDatum("retired");
+		repl[Anum_key_state - 1] = true;
+		update_key_row(tup, values, nulls, repl);
+	}
+	systable_endscan(scan);
+	table_close(rel, RowExclusiveLock);
 }

@@ -71,10 +71,16 @@ static KeyStatusShared *shared = NULL;
 static uint64 seen_generation = 0;
 static bool refused = false;
 
-/* The key grant, cached until role memberships change. */
-static bool grant_valid = false;
-static Oid	grant_user = InvalidOid;
-static bool grant_held = false;
+/*
+ * The key grant of the two users checked (see check_grant()), cached
+ * until role memberships change.
+ */
+typedef struct GrantCache
+{
+	Oid			user;			/* InvalidOid: empty */
+	bool		held;
+} GrantCache;
+static GrantCache grants[2];
 
 Size
 ledger_key_status_shmem_size(void)
@@ -97,14 +103,15 @@ ledger_key_status_shmem_init(void)
 }
 
 /*
- * The state of this database, claimed if it has none.  When every entry
- * is taken, one that says nothing more than ENABLED is reused.  Called
- * with the mutex held; NULL only if all are inaccessible ledgers.
+ * The state of this database, claimed if it has none and "claim": a free
+ * entry, or else the one checked longest ago.  A live ledger is checked
+ * every interval by its worker, so that is a dropped database's.  Called
+ * with the mutex held.
  */
 static KeyState *
 my_state_locked(bool claim)
 {
-	KeyState   *reusable = NULL;
+	KeyState   *victim = NULL;
 
 	for (int i = 0; i < MAX_KEY_STATES; i++)
 	{
@@ -112,14 +119,16 @@ my_state_locked(bool claim)
 
 		if (s->dboid == MyDatabaseId)
 			return s;
-		if (reusable == NULL && (s->dboid == InvalidOid || !s->inaccessible))
-			reusable = s;
+		if (victim == NULL ||
+			(victim->dboid != InvalidOid &&
+			 (s->dboid == InvalidOid || s->last_check < victim->last_check)))
+			victim = s;
 	}
-	if (!claim || reusable == NULL)
+	if (!claim)
 		return NULL;
-	memset(reusable, 0, sizeof(KeyState));
-	reusable->dboid = MyDatabaseId;
-	return reusable;
+	memset(victim, 0, sizeof(KeyState));
+	victim->dboid = MyDatabaseId;
+	return victim;
 }
 
 /*
@@ -136,11 +145,6 @@ record_outcome(bool ok, const char *reason, const char *hint)
 
 	SpinLockAcquire(&shared->mutex);
 	s = my_state_locked(true);
-	if (s == NULL)
-	{
-		SpinLockRelease(&shared->mutex);
-		return;
-	}
 	changed = (s->inaccessible == ok);
 	if (changed || s->since == 0)
 		s->since = now;
@@ -203,7 +207,8 @@ ledger_key_status_ok(void)
  * The worker's periodic check of the provider key.  A failing provider
  * raises an error, which the unwrap has recorded already; it runs in a
  * subtransaction so that it does not end the worker's transaction.  Any
- * other error of the check means the key does not work either.
+ * other error (a lock timeout, the extension being dropped) says nothing
+ * about the key: it is logged, and the status stays as it was.
  */
 void
 ledger_key_status_check(void)
@@ -233,7 +238,8 @@ ledger_key_status_check(void)
 			e->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
 			ReThrowError(e);
 		if (e->sqlerrcode != ERRCODE_LEDGER_KEY_INACCESSIBLE)
-			ledger_key_status_failed(e);
+			ereport(WARNING,
+					(errmsg("could not check the ledger's provider key: %s", e->message)));
 		FreeErrorData(e);
 	}
 	PG_END_TRY();
@@ -248,9 +254,8 @@ check_due(void)
 	KeyState   *s;
 
 	SpinLockAcquire(&shared->mutex);
-	s = my_state_locked(false);
-	if (s != NULL &&
-		TimestampDifferenceExceeds(s->last_check, now, ledger_key_check_interval))
+	s = my_state_locked(true);
+	if (TimestampDifferenceExceeds(s->last_check, now, ledger_key_check_interval))
 	{
 		s->last_check = now;
 		due = true;
@@ -301,11 +306,11 @@ refuse(void)
 }
 
 /*
- * Refuse the use of the ledger's keys while they are inaccessible.  While the key is
- * inaccessible, one access per interval in the whole cluster is let
- * through to try the provider itself: its unwrap records the outcome, and
- * a failure reaches the caller with the provider's own error.  So a ledger
- * comes back by itself even where no worker checks (a standby).
+ * Refuse the use of the ledger's keys while they are inaccessible.  While
+ * inaccessible, one access per interval in the whole cluster tries the
+ * provider itself: its unwrap records the outcome, and a failure reaches
+ * the caller with the provider's own error.  So a ledger comes back by
+ * itself even where no worker checks (a standby).
  */
 void
 ledger_check_key_status(void)
@@ -320,44 +325,52 @@ ledger_check_key_status(void)
 		ledger_worker_ensure();
 	if (!check_due())
 		refuse();
-	/* Until the next unwrap records its outcome, this backend may try. */
-	ledger_keys_forget();
-	refused = false;
+	/* Our turn to try: a failure raises the provider's own error. */
+	ledger_keys_check();
+	reread_status(pg_atomic_read_u64(&shared->generation));
+	if (refused)
+		refuse();
 }
 
 static void
 grant_invalidate(Datum arg, int cacheid, uint32 hashvalue)
 {
-	grant_valid = false;
+	memset(grants, 0, sizeof(grants));
+}
+
+static bool
+holds_grant(Oid user, int slot)
+{
+	if (grants[slot].user != user)
+	{
+		Oid			role = get_role_oid(LEDGER_KEY_USER_ROLE, true);
+
+		grants[slot].held = superuser_arg(user) ||
+			(OidIsValid(role) && has_privs_of_role(user, role));
+		grants[slot].user = user;
+	}
+	return grants[slot].held;
 }
 
 /*
- * The key grant belongs to the session's role (SET ROLE counts), not to
- * the owner that a SECURITY DEFINER function, a foreign-key check or the
- * extension's own queries run as: they act for the session.
+ * Both the current user and the session's role (SET ROLE counts) need the
+ * key grant.  The current user alone would let a grant holder's session
+ * run code of a role without it (a SECURITY DEFINER trigger, an index
+ * expression evaluated by ANALYZE); the session's role alone would let the
+ * extension's own queries, which run as its owner, read for anyone.
  */
 static void
 check_grant(void)
 {
-	Oid			user = GetOuterUserId();
-
-	if (!grant_valid || grant_user != user)
-	{
-		Oid			role = get_role_oid(LEDGER_KEY_USER_ROLE, true);
-
-		grant_held = superuser_arg(user) ||
-			(OidIsValid(role) && has_privs_of_role(user, role));
-		grant_user = user;
-		grant_valid = true;
-	}
-	if (!grant_held)
+	if (!holds_grant(GetUserId(), 0) || !holds_grant(GetOuterUserId(), 1))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to use the keys of the ledger"),
 				 errdetail("Reading or writing rows of ledger tables needs the key grant, "
-						   "membership in role \"%s\", besides privileges on the table.",
+						   "membership in role \"%s\", besides privileges on the table, "
+						   "for the session's role and for the role that code runs as.",
 						   LEDGER_KEY_USER_ROLE),
-				 errhint("An administrator can grant it with GRANT %s TO the session's role.",
+				 errhint("An administrator can grant it with GRANT %s TO the role.",
 						 LEDGER_KEY_USER_ROLE)));
 }
 
@@ -416,11 +429,16 @@ Datum
 ledger_status(PG_FUNCTION_ARGS)
 {
 	TupleDesc	desc;
-	Datum		values[8];
-	bool		nulls[8] = {0};
+	Datum		values[11];
+	bool		nulls[11] = {0};
 	LedgerRootInfo root;
 	KeyState	s = {0};
 	KeyState   *p;
+	char	   *change;
+	int64		done;
+	int64		total;
+	bool		changing = ledger_key_change_progress(&change, &done, &total);
+	const char *status;
 
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
@@ -435,12 +453,18 @@ ledger_status(PG_FUNCTION_ARGS)
 	values[1] = CStringGetTextDatum(root.provider_key_id);
 	values[2] = Int32GetDatum(root.provider_key_version);
 	values[3] = Int32GetDatum(root.version);
-	values[4] = CStringGetTextDatum(s.inaccessible ? "KMS_KEY_INACCESSIBLE" : "ENABLED");
+	status = s.inaccessible ? "KMS_KEY_INACCESSIBLE" : changing ? "UPDATING" : "ENABLED";
+	values[4] = CStringGetTextDatum(status);
 	values[5] = TimestampTzGetDatum(s.since);
 	nulls[5] = !s.inaccessible;
 	values[6] = TimestampTzGetDatum(s.last_check);
 	nulls[6] = (s.last_check == 0);
 	values[7] = TimestampTzGetDatum(s.last_ok);
 	nulls[7] = (s.last_ok == 0);
+	values[8] = changing ? CStringGetTextDatum(change) : (Datum) 0;
+	values[9] = Int64GetDatum(done);
+	values[10] = Int64GetDatum(total);
+	nulls[8] = nulls[9] = !changing;
+	nulls[10] = !changing || total < 0;
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
 }

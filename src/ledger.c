@@ -12,6 +12,7 @@
 #include "ledger.h"
 
 #include "access/htup_details.h"
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_authid.h"
@@ -24,6 +25,7 @@
 #include "storage/shmem.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
 PG_MODULE_MAGIC;
@@ -73,6 +75,7 @@ _PG_init(void)
 	ledger_chain_init();
 	ledger_guard_init();
 	ledger_key_status_init();
+	ledger_keychange_init();
 	ledger_worker_register_launcher();
 }
 
@@ -201,4 +204,18 @@ ledger_restore_user(const LedgerUserSave *save)
 {
 	AtEOXact_GUC(true, save->guc_nest_level);
 	SetUserIdAndSecContext(save->userid, save->sec_context);
+}
+
+/*
+ * A snapshot to look up a row of the extension's tables that the worker
+ * may be updating: an MVCC snapshot sees either the old or the new row,
+ * never neither.  The newest one, except in a parallel worker, which may
+ * not take one: the catalog snapshot is as consistent, if older.
+ */
+Snapshot
+ledger_lookup_snapshot(Relation rel)
+{
+	if (IsInParallelMode())
+		return GetCatalogSnapshot(RelationGetRelid(rel));
+	return GetLatestSnapshot();
 }

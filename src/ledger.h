@@ -104,6 +104,7 @@ typedef struct LedgerUserSave
 	int			guc_nest_level;
 } LedgerUserSave;
 extern void ledger_become_owner(LedgerUserSave *save);
+extern Snapshot ledger_lookup_snapshot(Relation rel);
 extern void ledger_restore_user(const LedgerUserSave *save);
 
 /* guc.c */
@@ -113,6 +114,7 @@ extern bool ledger_default_deletion_protection;
 extern int	ledger_seal_interval;
 extern int	ledger_key_check_interval;
 extern bool ledger_require_secure_transport;
+extern int	ledger_key_change_batch;
 extern void ledger_define_gucs(void);
 
 /* crypto.c */
@@ -143,8 +145,9 @@ typedef struct LedgerProviderRef
 	int32		version;
 } LedgerProviderRef;
 extern void ledger_provider_wrap(const uint8 *key, const uint8 *aad, int aadlen,
-								 bool may_create, uint8 *wrapped,
-								 LedgerProviderRef *ref);
+								 const char *key_id, bool may_create,
+								 uint8 *wrapped, LedgerProviderRef *ref);
+extern void ledger_provider_check_key(const char *key_id);
 extern void ledger_provider_unwrap(const uint8 *wrapped,
 								   const LedgerProviderRef *ref,
 								   const uint8 *aad, int aadlen, uint8 *key);
@@ -161,6 +164,11 @@ extern void ledger_keys_bootstrap(void);
 extern void ledger_keys_check(void);
 extern void ledger_keys_forget(void);
 extern void ledger_keys_root_info(LedgerRootInfo *info);
+extern void ledger_keys_rewrap_root(const char *provider_key);
+extern int32 ledger_keys_add_root_version(void);
+extern int	ledger_keys_rewrap_data(int32 version, int limit);
+extern void ledger_keys_count_data(int32 version, int64 *total, int64 *wrapped_by);
+extern void ledger_keys_retire_roots(int32 keep);
 extern int32 ledger_create_data_key(int64 table_id);
 extern LedgerCipher *ledger_data_cipher(int32 key_id);
 
@@ -174,6 +182,11 @@ extern void ledger_key_status_ok(void);
 extern void ledger_key_status_check(void);
 extern void ledger_check_key_status(void);
 extern void ledger_check_access(void);
+
+/* keychange.c: the key change queue, worked off by the worker */
+extern void ledger_keychange_init(void);
+extern void ledger_key_changes_run(void);
+extern bool ledger_key_change_progress(char **kind, int64 *done, int64 *total);
 
 /* catalog.c: ledger.tables, the plaintext set and per-table caches */
 typedef struct LedgerColumn
@@ -215,6 +228,8 @@ extern void ledger_catalog_init(void);
 extern Bitmapset *ledger_attnums(const Bitmapset *offset_attnos);
 extern Bitmapset *ledger_index_attnums(Relation rel);
 extern Bitmapset *ledger_plainset_of(Oid relid);
+extern int32 ledger_tables_to_rekey(int64 *count);
+extern int	ledger_rekey_tables(int32 floor, int limit);
 
 /* payload.c: canonical rows, sealing and opening */
 #define LEDGER_OP_INSERT	'I'
@@ -321,7 +336,8 @@ enum
 	LEDGER_EVENT_PROTECTION,
 	LEDGER_EVENT_PLAINSET,
 	LEDGER_EVENT_DROP,
-	LEDGER_EVENT_REDACT
+	LEDGER_EVENT_REDACT,
+	LEDGER_EVENT_DATA_KEY
 };
 extern void ledger_note_event(Oid relid, int64 table_id, int kind);
 extern void ledger_events_flush(void);
@@ -341,6 +357,7 @@ extern void ledger_worker_shmem_init(void);
 extern void ledger_worker_register_launcher(void);
 extern void ledger_worker_ensure(void);
 extern void ledger_worker_stop(Oid dboid);
+extern void ledger_worker_wake(Oid dboid);
 
 /* sqlfuncs.c: the SQL boundary */
 extern Relation ledger_open_table(Oid relid, LOCKMODE lockmode, AclMode required);

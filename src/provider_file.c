@@ -330,8 +330,23 @@ create_keyring(const char *path)
 			(errmsg("ledger created keyring file \"%s\" with provider key %s", path, id)));
 }
 
+/* The key (id, version) that ref names, or NULL. */
 static ProviderKey *
 find_key(Keyring *ring, const LedgerProviderRef *ref)
+{
+	for (int i = 0; i < ring->nkeys; i++)
+		if (strcmp(ring->keys[i].ref.key_id, ref->key_id) == 0 &&
+			ring->keys[i].ref.version == ref->version)
+			return &ring->keys[i];
+	return NULL;
+}
+
+/*
+ * The enabled key with the highest version, among the versions of key_id
+ * or, if that is NULL, among all keys; or NULL.
+ */
+static ProviderKey *
+newest_enabled(Keyring *ring, const char *key_id)
 {
 	ProviderKey *best = NULL;
 
@@ -339,21 +354,50 @@ find_key(Keyring *ring, const LedgerProviderRef *ref)
 	{
 		ProviderKey *k = &ring->keys[i];
 
-		if (ref != NULL)
-		{
-			if (strcmp(k->ref.key_id, ref->key_id) == 0 &&
-				k->ref.version == ref->version)
-				return k;
-		}
-		else if (k->enabled && (best == NULL || k->ref.version > best->ref.version))
+		if (k->enabled && (key_id == NULL || strcmp(k->ref.key_id, key_id) == 0) &&
+			(best == NULL || k->ref.version > best->ref.version))
 			best = k;
 	}
 	return best;
 }
 
+/* Refuse a provider key that the keyring cannot wrap with now. */
+void
+ledger_provider_check_key(const char *key_id)
+{
+	char	   *path = keyring_path();
+	Keyring    *ring;
+	bool		usable;
+
+	if (strlen(key_id) == 0 || strlen(key_id) > LEDGER_PROVIDER_KEY_ID_LEN ||
+		strspn(key_id, "0123456789abcdefghijklmnopqrstuvwxyz-") != strlen(key_id))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("\"%s\" is not a valid provider key id", key_id),
+				 errdetail("A key id of the file provider has 1 to %d characters out of a-z, 0-9 and \"-\".",
+						   LEDGER_PROVIDER_KEY_ID_LEN)));
+	ring = read_keyring(path);
+	if (ring == NULL)
+		inaccessible(path, "the file does not exist");
+	usable = newest_enabled(ring, key_id) != NULL;
+	keyring_wipe(ring);
+	if (!usable)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("provider key %s has no enabled version in keyring file \"%s\"",
+						key_id, path),
+				 errhint("Add the key to the keyring, or enable it, first.")));
+}
+
+/*
+ * Wrap a key with the newest enabled version of provider key "key_id"
+ * (NULL: of any key), creating the keyring first if may_create and there
+ * is none.
+ */
 void
 ledger_provider_wrap(const uint8 *key, const uint8 *aad, int aadlen,
-					 bool may_create, uint8 *wrapped, LedgerProviderRef *ref)
+					 const char *key_id, bool may_create,
+					 uint8 *wrapped, LedgerProviderRef *ref)
 {
 	char	   *path = keyring_path();
 	Keyring    *ring = read_keyring(path);
@@ -366,11 +410,12 @@ ledger_provider_wrap(const uint8 *key, const uint8 *aad, int aadlen,
 	}
 	if (ring == NULL)
 		inaccessible(path, "the file does not exist");
-	pk = find_key(ring, NULL);
+	pk = newest_enabled(ring, key_id);
 	if (pk == NULL)
 	{
 		keyring_wipe(ring);
-		inaccessible(path, "it holds no enabled key");
+		inaccessible(path, key_id == NULL ? "it holds no enabled key" :
+					 psprintf("it holds no enabled version of provider key %s", key_id));
 	}
 	ledger_random_bytes(wrapped, LEDGER_NONCE_LEN);
 	ledger_aead_seal(pk->material, wrapped, aad, aadlen, key, LEDGER_KEY_LEN,

@@ -1,8 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * worker.c
- *	  The background workers: a starter at server start, and one sealing
- *	  worker per ledger database.
+ *	  The background workers: a starter at server start, and one worker
+ *	  per ledger database that checks the provider key, seals, and carries
+ *	  out key changes.
  *
  * A ledger is one database, so each needs its own connected worker.  The
  * starter runs once when the server accepts writes and starts a worker
@@ -216,9 +217,8 @@ ledger_worker_ensure(void)
 		start_worker(MyDatabaseId);
 }
 
-/* Ask a database's worker to leave, for commands that need it alone. */
-void
-ledger_worker_stop(Oid dboid)
+static void
+signal_worker(Oid dboid, int sig)
 {
 	pid_t		pid = 0;
 
@@ -230,7 +230,24 @@ ledger_worker_stop(Oid dboid)
 			pid = workers->slots[i].pid;
 	SpinLockRelease(&workers->mutex);
 	if (pid != 0)
-		kill(pid, SIGTERM);
+		kill(pid, sig);
+}
+
+/* Ask a database's worker to leave, for commands that need it alone. */
+void
+ledger_worker_stop(Oid dboid)
+{
+	signal_worker(dboid, SIGTERM);
+}
+
+/*
+ * Wake a database's worker at once, e.g. for a key change just queued:
+ * its SIGUSR1 handler sets its latch.
+ */
+void
+ledger_worker_wake(Oid dboid)
+{
+	signal_worker(dboid, SIGUSR1);
 }
 
 /* ------------------------------------------------------------------------
@@ -333,7 +350,12 @@ ledger_worker_main(Datum arg)
 
 	while (work_once(&next_check))
 	{
-		long		to_check = TimestampDifferenceMilliseconds(GetCurrentTimestamp(),
+		long		to_check;
+
+		pgstat_report_activity(STATE_RUNNING, "changing keys");
+		ledger_key_changes_run();
+		pgstat_report_activity(STATE_IDLE, NULL);
+		to_check = TimestampDifferenceMilliseconds(GetCurrentTimestamp(),
 															   next_check);
 
 		(void) WaitLatch(MyLatch,

@@ -2,7 +2,7 @@
 -- and the SQLSTATE of each refusal.  Runs in one transaction that is
 -- rolled back, so it leaves nothing behind.
 BEGIN;
-SELECT plan(66);
+SELECT plan(70);
 
 -- Objects the extension installs
 SELECT has_schema('ledger');
@@ -26,8 +26,8 @@ SELECT is((SELECT amtype::text FROM pg_am WHERE amname = 'ledger'), 't',
 	'"ledger" is a table access method');
 SELECT is((SELECT count(*)::int FROM pg_class c JOIN pg_am a ON a.oid = c.relam
 		   WHERE c.relnamespace = 'ledger'::regnamespace AND c.relkind = 'r'
-			 AND a.amname = 'ledger_internal'), 5,
-	'the journal, the chain tables and both catalogs use the internal access method');
+			 AND a.amname = 'ledger_internal'), 6,
+	'the journal, the chain tables, both catalogs and the key changes use the internal access method');
 SELECT columns_are('ledger', 'transactions',
 	ARRAY['seq', 'xid', 'committed_at', 'revision_count', 'merkle_root'],
 	'transaction entries have exactly the documented columns');
@@ -61,6 +61,12 @@ SELECT ok(has_function_privilege('pg_monitor', 'ledger_status()', 'EXECUTE'),
 SELECT results_eq($$SELECT provider, status, inaccessible_since IS NULL FROM ledger_status()$$,
 	$$VALUES ('file', 'ENABLED', true)$$, 'ledger_status shows an ENABLED file provider');
 SELECT has_role('ledger_key_user', 'CREATE EXTENSION made the key grant role');
+SELECT has_function('ledger_rotate_key', ARRAY['text', 'text']);
+SELECT ok(NOT has_function_privilege('public', 'ledger_rotate_key(text,text)', 'EXECUTE'),
+	'ledger_rotate_key is not granted to PUBLIC');
+SELECT has_table('ledger', 'key_changes', 'key changes are recorded');
+SELECT throws_ok($$SELECT ledger_rotate_key('everything')$$, '22023', NULL,
+	'an unknown kind of key change is refused');
 SELECT is(current_setting('ledger.require_secure_transport'), 'on',
 	'TLS is required over TCP by default');
 SELECT is(current_setting('ledger.key_check_interval'), '10s',

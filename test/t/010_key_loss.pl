@@ -19,8 +19,12 @@ use Test::More;
 use Time::HiRes qw(time usleep);
 
 my $interval_ms = 500;
+# No autovacuum: its ANALYZE would unwrap keys and notice a loss too,
+# where this test wants to see what the worker's check and the
+# generation counter do.
 my $node = ledger_node('keyloss',
-	extra_conf => "ledger.key_check_interval = '${interval_ms}ms'\nmax_connections = 30\n");
+	extra_conf => "ledger.key_check_interval = '${interval_ms}ms'\nmax_connections = 30\n"
+	  . "autovacuum = off\n");
 my $keyring = keyring_path($node);
 
 sub status
@@ -86,6 +90,14 @@ sub start_load
 	return { h => $h, out => \$out, err => \$err };
 }
 
+# A session that holds unwrapped keys from before the loss.
+my ($sin, $sout, $serr) = ('', '', '');
+my $session = IPC::Run::start(
+	[ 'psql', '-XAtq', '-v', 'VERBOSITY=verbose', '-d', $node->connstr('postgres') ],
+	'<', \$sin, '>', \$sout, '2>', \$serr);
+$sin .= "SELECT owner FROM acct WHERE id = 7;\n";
+$session->pump until $sout =~ /owner-7/;
+
 my $load = start_load(30);
 usleep(2_000_000);
 ok($node->safe_psql('postgres', 'SELECT count(*) FROM witness') > 0,
@@ -100,6 +112,17 @@ ok($node->poll_query_until('postgres',
 my $refused_after = time - $t0;
 diag(sprintf('refused %.2f s after the keyring went away (check interval %.1f s)',
 	$refused_after, $interval_ms / 1000));
+# Generous: a check interval, a poll interval and a slow machine.
+cmp_ok($refused_after, '<', 10 * $interval_ms / 1000, '... within a few check intervals');
+
+# The session that unwrapped its keys before the loss is cut off too.
+$sin .= "SELECT owner FROM acct WHERE id = 8;\n";
+$session->pump until $serr =~ /ERROR/;
+like($serr, qr/LD001.*\n.*inaccessible since/,
+	'a session holding keys from before the loss is refused by the key status');
+unlike($sout, qr/owner-8/, '... and reads nothing');
+$sin .= "\\q\n";
+$session->finish;
 is(status(), 'KMS_KEY_INACCESSIBLE|t', '... with the time it began');
 
 # Every kind of access is refused, in new sessions and by the load's own
@@ -180,10 +203,49 @@ is($e->{sqlstate}, '42501', '... and so is a write');
 is($node->safe_psql('postgres', q{SELECT revisions > 0 FROM ledger_verify('chain')},
 		connstr => $node->connstr('postgres') . ' user=clerk'),
 	't', 'without the key grant, ledger_verify(chain) still works');
-$node->safe_psql('postgres', 'GRANT ledger_key_user TO clerk');
+$e = psql_error($node, q{SELECT * FROM ledger_verify('full')},
+	connstr => $node->connstr('postgres') . ' user=clerk');
+is($e->{sqlstate}, '42501', '... but ledger_verify(full), which opens rows, is refused');
+
+# A role without the key grant cannot borrow a holder's: code it owns runs
+# as itself, and both the session's role and the current user need it.
+$node->safe_psql('postgres', q{
+	CREATE ROLE mallory LOGIN;
+	GRANT SELECT ON acct TO mallory;
+	CREATE TABLE loot (v text);
+	CREATE TABLE inbox (v text);
+	ALTER TABLE loot OWNER TO mallory;
+	ALTER TABLE inbox OWNER TO mallory;
+	GRANT INSERT ON inbox TO clerk;
+	CREATE FUNCTION steal() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS $$
+	BEGIN INSERT INTO loot SELECT owner FROM acct; RETURN NEW; END $$;
+	ALTER FUNCTION steal() OWNER TO mallory;
+	CREATE TRIGGER steal AFTER INSERT ON inbox FOR EACH ROW EXECUTE FUNCTION steal();
+	GRANT ledger_key_user TO clerk;
+});
+$e = psql_error($node, q{INSERT INTO inbox VALUES ('hello')},
+	connstr => $node->connstr('postgres') . ' user=clerk');
+is($e->{sqlstate}, '42501',
+	'a SECURITY DEFINER trigger of a role without the grant cannot read in a holder\'s session');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM loot'), '0', '... and stole nothing');
 is($node->safe_psql('postgres', 'SELECT owner FROM acct WHERE id = 1',
 		connstr => $node->connstr('postgres') . ' user=clerk'),
 	'owner-1', 'with the key grant, the role reads');
+
+# --- Two ledger databases keep a status each --------------------------------
+
+$node->safe_psql('postgres', 'CREATE DATABASE second');
+$node->safe_psql('second', q{
+	CREATE EXTENSION ledger;
+	CREATE TABLE t (id int PRIMARY KEY) USING ledger;
+	INSERT INTO t VALUES (1);
+});
+foreach my $db ('postgres', 'second')
+{
+	ok($node->poll_query_until($db, q{
+		SELECT last_successful_check > now() - interval '5 s' FROM ledger_status()}),
+		"the ledger of database $db is checked regularly");
+}
 
 # --- Nothing about keys in the log ------------------------------------------
 

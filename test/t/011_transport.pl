@@ -46,7 +46,8 @@ my $e = refused('SELECT v FROM t', 'a read');
 like($e->{message}, qr/ledger data cannot be used over an unencrypted connection/,
 	'... saying why');
 like($e->{hint}, qr/sslmode=require/, '... and hinting at sslmode=require');
-refused(q{INSERT INTO t VALUES (2, 'plain')}, 'a write');
+$e = refused(q{INSERT INTO t VALUES (2, 'plain')}, 'a write');
+like($e->{message}, qr/unencrypted connection/, '... for the same reason');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM h', connstr => "$tcp sslmode=disable"),
 	'0', 'TCP without TLS: a heap table still works');
 is($node->safe_psql('postgres', q{SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()},

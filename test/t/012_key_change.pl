@@ -1,0 +1,201 @@
+
+# Key changes under load: ledger_rotate_key() queues a change and returns,
+# the worker carries it out in steps while pgbench reads and writes, the
+# status shows UPDATING with progress and then ENABLED, and no statement
+# fails.  An immediate shutdown in the middle of a change: after the
+# restart the change completes and every row reads back.
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::RealBin/lib";
+use LedgerTest;
+use IPC::Run;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+# One key per batch, so that a change of 600 data keys takes 600
+# transactions: long enough to be watched, and to be cut by a crash.
+my $ntables = 600;
+my $node = ledger_node('keychange',
+	extra_conf => "ledger.key_change_batch = 1\nmax_connections = 30\n");
+my $keyring = keyring_path($node);
+
+$node->safe_psql('postgres', qq{
+	CREATE TABLE acct (id int PRIMARY KEY, owner text, balance numeric) USING ledger;
+	INSERT INTO acct SELECT g, 'owner-' || g, 100 FROM generate_series(1, 1500) g;
+	CREATE TABLE events (id bigserial PRIMARY KEY, v int) USING ledger;
+	DO \$\$ BEGIN
+	  FOR i IN 1..$ntables LOOP
+	    EXECUTE format('CREATE TABLE extra%s (id int PRIMARY KEY, v text) USING ledger', i);
+	    EXECUTE format('INSERT INTO extra%s VALUES (1, %L)', i, 'row of ' || i);
+	  END LOOP;
+	END \$\$;
+	-- Watches ledger_status() from inside one session until a change has
+	-- been seen in progress and then finished, or until it was seen in the
+	-- middle if stop_midway.
+	CREATE FUNCTION watch_change(stop_midway boolean) RETURNS text
+	LANGUAGE plpgsql AS \$\$
+	DECLARE
+	  s record; seen text := ''; midway boolean := false; t0 timestamptz := clock_timestamp();
+	BEGIN
+	  LOOP
+	    SELECT * INTO s FROM ledger_status();
+	    IF s.status = 'UPDATING' AND position('UPDATING' IN seen) = 0 THEN
+	      seen := seen || 'UPDATING ' || s.pending_change || ' ';
+	    END IF;
+	    IF s.status = 'UPDATING' AND s.change_done > 0 AND s.change_done < s.change_total THEN
+	      midway := true;
+	      IF stop_midway THEN RETURN seen || 'midway'; END IF;
+	    END IF;
+	    IF s.status = 'ENABLED' AND seen <> '' THEN
+	      RETURN seen || CASE WHEN midway THEN 'midway ' ELSE '' END || 'ENABLED';
+	    END IF;
+	    IF clock_timestamp() - t0 > interval '120 s' THEN RETURN seen || 'timeout'; END IF;
+	    PERFORM pg_sleep(0.001);
+	  END LOOP;
+	END \$\$;
+});
+
+my $checksum_sql = q{
+	SELECT md5(string_agg(id || ':' || owner || ':' || balance, ',' ORDER BY id)) FROM acct};
+my $checksum = $node->safe_psql('postgres', $checksum_sql);
+
+sub all_rows_read
+{
+	my ($what) = @_;
+	is($node->safe_psql('postgres', $checksum_sql), $checksum, "$what: every account reads back");
+	is($node->safe_psql('postgres', qq{
+		SELECT count(*) FROM generate_series(1, $ntables) i,
+		  LATERAL ledger_history(format('extra%s', i)) h
+		 WHERE h.data->>'v' = 'row of ' || i}),
+		$ntables, "$what: every table's history opens");
+}
+
+my $write = $node->basedir . '/write.sql';
+append_to_file($write, q{
+\set v random(1, 1000000)
+INSERT INTO events (v) VALUES (:v);
+});
+my $read = $node->basedir . '/read.sql';
+append_to_file($read, q{
+\set id random(1, 1500)
+\set t random(1, 600)
+SELECT owner, balance FROM acct WHERE id = :id;
+SELECT v FROM extra:t WHERE id = 1;
+});
+
+# Runs a change while pgbench reads and writes; returns what the watcher
+# saw, if $watched (a one-step change may be over before it looks).
+sub change_under_load
+{
+	my ($sql, $what, $watched) = @_;
+	my ($wout, $werr, $pout, $perr) = ('', '', '', '');
+	my $watch = $watched && IPC::Run::start(
+		[ 'psql', '-XAtq', '-d', $node->connstr('postgres'), '-c',
+			'SELECT watch_change(false)' ],
+		'>', \$wout, '2>', \$werr);
+	my $load = IPC::Run::start(
+		[ 'pgbench', '-n', '-c', '4', '-T', '4', '-f', "$write\@1", '-f', "$read\@3",
+			'-p', $node->port, '-h', $node->host, 'postgres' ],
+		'>', \$pout, '2>', \$perr);
+	sleep(1);
+	my $id = $node->safe_psql('postgres', $sql);
+	like($id, qr/^\d+$/, "$what: ledger_rotate_key() returns the change's id at once");
+	$watch->finish if $watched;
+	chomp $wout;
+	ok($load->finish, "$what: pgbench saw no failed statement")
+	  or diag($perr);
+	unlike($perr, qr/ERROR/, "$what: no error under load");
+	is($node->safe_psql('postgres',
+		"SELECT state, error IS NULL FROM ledger.key_changes WHERE change_id = $id"),
+		'done|t', "$what: the change is done");
+	return $wout;
+}
+
+# --- Root key rotation: re-wraps every data key ---------------------------
+
+my $seen = change_under_load('SELECT ledger_rotate_key()', 'root key rotation', 1);
+like($seen, qr/^UPDATING root_key midway ENABLED$/,
+	'root key rotation: the status went UPDATING, with progress, then ENABLED');
+is($node->safe_psql('postgres', q{
+	SELECT string_agg(version || ':' || state, ',' ORDER BY version)
+	  FROM ledger.keys WHERE kind = 'root'}),
+	'1:retired,2:active', 'a new root key version is active, the old one retired');
+is($node->safe_psql('postgres', q{
+	SELECT count(*) FILTER (WHERE parent_version = 2) = count(*) FROM ledger.keys WHERE kind = 'data'}),
+	't', 'every data key is wrapped by the new root key');
+all_rows_read('after the root key rotation');
+
+# --- Provider key change: another key of the keyring ----------------------
+
+my $new_key = '0a1b2c3d-0000-4000-8000-000000000001';
+append_to_file($keyring, "key $new_key 1 enabled " . ('5a' x 32) . "\n");
+my ($old_key) = $node->safe_psql('postgres', 'SELECT provider_key_id FROM ledger_status()');
+change_under_load("SELECT ledger_rotate_key('provider_key', '$new_key')",
+	'provider key change', 0);
+is($node->safe_psql('postgres', 'SELECT provider_key_id FROM ledger_status()'),
+	$new_key, 'provider key change: the root key is wrapped by the new provider key');
+
+# The old provider key can go: nothing needs it any more.
+my $text = slurp_file($keyring);
+$text =~ s/^key \Q$old_key\E .*\n//m;
+open(my $fh, '>', $keyring) or die; print $fh $text; close $fh;
+chmod(0600, $keyring);
+$node->restart;
+all_rows_read('without the old provider key, after a restart');
+
+# --- Data key rotation: new writes use new keys ---------------------------
+
+my $old_data_key = $node->safe_psql('postgres',
+	q{SELECT data_key_id FROM ledger.tables WHERE relid = 'acct'::regclass});
+$seen = change_under_load(q{SELECT ledger_rotate_key('data_keys')}, 'data key rotation', 1);
+like($seen, qr/^UPDATING data_keys/, 'data key rotation: the status went UPDATING');
+my $new_data_key = $node->safe_psql('postgres',
+	q{SELECT data_key_id FROM ledger.tables WHERE relid = 'acct'::regclass});
+isnt($new_data_key, $old_data_key, 'data key rotation: the table has a new data key');
+$node->safe_psql('postgres', q{UPDATE acct SET balance = balance WHERE id = 1});
+is($node->safe_psql('postgres', q{
+	SELECT ledger_document_version('acct', ctid) FROM acct WHERE id = 1}), '1',
+	'a new revision was written');
+$checksum = $node->safe_psql('postgres', $checksum_sql);
+all_rows_read('after the data key rotation');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM ledger_verify('full')}), '1',
+	'ledger_verify(full) passes');
+
+# --- Refusals --------------------------------------------------------------
+
+my $e = psql_error($node, q{SELECT ledger_rotate_key('provider_key', 'no-such-key')});
+is($e->{sqlstate}, '42704', 'a provider key the keyring lacks is refused at once');
+$e = psql_error($node, q{SELECT ledger_rotate_key('everything')});
+is($e->{sqlstate}, '22023', 'an unknown kind of change is refused');
+$node->safe_psql('postgres', 'CREATE ROLE dba LOGIN');
+$e = psql_error($node, 'SELECT ledger_rotate_key()',
+	connstr => $node->connstr('postgres') . ' user=dba');
+is($e->{sqlstate}, '42501', 'a role without EXECUTE cannot change keys');
+
+# --- An immediate shutdown in the middle of a change ----------------------
+
+my ($wout, $werr) = ('', '');
+my $watch = IPC::Run::start(
+	[ 'psql', '-XAtq', '-d', $node->connstr('postgres'), '-c', 'SELECT watch_change(true)' ],
+	'>', \$wout, '2>', \$werr);
+sleep(1);
+my $id = $node->safe_psql('postgres', 'SELECT ledger_rotate_key()');
+$watch->finish;
+chomp $wout;
+is($wout, 'UPDATING root_key midway', 'the change was seen midway');
+$node->stop('immediate');
+$node->start;
+ok($node->poll_query_until('postgres',
+	"SELECT state FROM ledger.key_changes WHERE change_id = $id", 'done'),
+	'after the restart, the change completes');
+is($node->safe_psql('postgres', qq{
+	SELECT finished_at > pg_postmaster_start_time() FROM ledger.key_changes WHERE change_id = $id}),
+	't', '... resumed by the restarted worker');
+is($node->safe_psql('postgres', q{
+	SELECT count(*) FILTER (WHERE parent_version = 3) = count(*) FROM ledger.keys WHERE kind = 'data'}),
+	't', '... and every data key is wrapped by the newest root key');
+all_rows_read('after a crash in the middle of a key change');
+
+done_testing();
