@@ -308,7 +308,7 @@ announce(Oid dboid)
  * a check is due, then seal.  Returns false once there is no ledger.
  */
 static bool
-work_once(TimestampTz *next_check)
+work_once(TimestampTz *last_check)
 {
 	LedgerBlock newest;
 	bool		installed;
@@ -320,11 +320,12 @@ work_once(TimestampTz *next_check)
 	pgstat_report_activity(STATE_RUNNING, "sealing");
 	installed = OidIsValid(get_extension_oid("ledger", true)) &&
 		OidIsValid(ledger_relation_oid("blocks"));
-	if (installed && now >= *next_check)
+	if (installed &&
+		now >= TimestampTzPlusMilliseconds(*last_check, ledger_key_check_interval))
 	{
 		pgstat_report_activity(STATE_RUNNING, "checking the provider key");
 		ledger_key_status_check();
-		*next_check = TimestampTzPlusMilliseconds(now, ledger_key_check_interval);
+		*last_check = now;
 	}
 	if (installed)
 		(void) ledger_chain_seal(&newest, false);
@@ -339,7 +340,7 @@ void
 ledger_worker_main(Datum arg)
 {
 	Oid			dboid = DatumGetObjectId(arg);
-	TimestampTz next_check = 0;
+	TimestampTz last_check = 0;	/* of the provider key */
 
 	before_shmem_exit(worker_exit, arg);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -348,15 +349,17 @@ ledger_worker_main(Datum arg)
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
 	announce(dboid);
 
-	while (work_once(&next_check))
+	while (work_once(&last_check))
 	{
 		long		to_check;
 
 		pgstat_report_activity(STATE_RUNNING, "changing keys");
 		ledger_key_changes_run();
 		pgstat_report_activity(STATE_IDLE, NULL);
+		/* From the last check, so that a new interval applies at once. */
 		to_check = TimestampDifferenceMilliseconds(GetCurrentTimestamp(),
-															   next_check);
+												   TimestampTzPlusMilliseconds(last_check,
+																			   ledger_key_check_interval));
 
 		(void) WaitLatch(MyLatch,
 						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
