@@ -7,9 +7,11 @@ OBJS = \
 	src/guc.o \
 	src/crypto.o \
 	src/provider_file.o \
+	src/keyring.o \
 	src/keys.o \
 	src/keystatus.o \
 	src/keychange.o \
+	src/keyevents.o \
 	src/catalog.o \
 	src/payload.o \
 	src/journal.o \
@@ -61,20 +63,26 @@ $(OBJS): $(wildcard $(srcdir)/src/*.h)
 bench:
 	$(srcdir)/scripts/bench.sh
 
-# ledger-verify, the offline auditor: server-independent code only.
-TOOL_SRCS = tools/ledger_verify.c src/merkle.c src/layout.c src/proofjson.c
+# The tools: ledger-verify, the offline auditor, and ledger-keyring, the
+# file provider's console.  Server-independent code only.
+TOOL_SRCS = tools/ledger_verify.c src/merkle.c src/layout.c src/proofjson.c src/keyring.c
+KEYRING_TOOL_SRCS = tools/ledger_keyring.c src/keyring.c
 TOOL_CFLAGS = -O2 -Wall -Wextra -Werror -Wno-unused-parameter -I$(srcdir)/src
-EXTRA_CLEAN = ledger-verify fuzz-proof fuzz-work
+EXTRA_CLEAN = ledger-verify ledger-keyring fuzz-proof fuzz-keyring fuzz-work fuzz-keyring-work
 
-all: ledger-verify
+all: ledger-verify ledger-keyring
 
-ledger-verify: $(TOOL_SRCS) src/merkle.h src/layout.h src/proofjson.h
+ledger-verify: $(TOOL_SRCS) src/merkle.h src/layout.h src/proofjson.h src/keyring.h
 	$(CC) $(TOOL_CFLAGS) -o $@ $(TOOL_SRCS) -lcrypto -ljansson
 
-install: install-ledger-verify
-.PHONY: install-ledger-verify
-install-ledger-verify: ledger-verify
+ledger-keyring: $(KEYRING_TOOL_SRCS) src/keyring.h
+	$(CC) $(TOOL_CFLAGS) -o $@ $(KEYRING_TOOL_SRCS) -lcrypto
+
+install: install-tools
+.PHONY: install-tools
+install-tools: ledger-verify ledger-keyring
 	$(INSTALL_PROGRAM) ledger-verify '$(DESTDIR)$(bindir)/ledger-verify'
+	$(INSTALL_PROGRAM) ledger-keyring '$(DESTDIR)$(bindir)/ledger-keyring'
 
 # The fuzz harness of the proof reader and checker (clang's libFuzzer).
 FUZZ_SECONDS ?= 60
@@ -83,8 +91,15 @@ fuzz-proof: $(FUZZ_SRCS) src/merkle.h src/layout.h src/proofjson.h
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 		-I$(srcdir)/src -o $@ $(FUZZ_SRCS) -lcrypto -ljansson
 
+fuzz-keyring: tools/fuzz_keyring.c src/keyring.c src/keyring.h
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+		-I$(srcdir)/src -o $@ tools/fuzz_keyring.c src/keyring.c
+
 .PHONY: fuzz
-fuzz: fuzz-proof
+fuzz: fuzz-proof fuzz-keyring
 	rm -rf fuzz-work && mkdir -p fuzz-work && cp $(srcdir)/tools/fuzz-corpus/* fuzz-work/
 	./fuzz-proof -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 \
 		-dict=$(srcdir)/tools/fuzz-proof.dict fuzz-work
+	rm -rf fuzz-keyring-work && mkdir -p fuzz-keyring-work
+	./fuzz-keyring -max_total_time=$(FUZZ_SECONDS) -max_len=8192 -timeout=10 \
+		-dict=$(srcdir)/tools/fuzz-keyring.dict fuzz-keyring-work

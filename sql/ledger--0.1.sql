@@ -44,6 +44,7 @@ CREATE TABLE ledger.keys (
     state                text        NOT NULL,
     created_at           timestamptz NOT NULL,
     changed_at           timestamptz,
+    provider_key_alias   text,
     PRIMARY KEY (key_id, version)
 ) USING ledger_internal;
 
@@ -66,6 +67,25 @@ CREATE TABLE ledger.key_changes (
     started_at    timestamptz,
     finished_at   timestamptz,
     error         text
+) USING ledger_internal;
+
+-- The audit trail of key use: every use of a provider key (wrap, unwrap,
+-- the worker's check) and every key change, with the root key version
+-- used as encryption context, the session's role and the outcome.
+-- Recorded through a ring in shared memory by the worker; insert-only.
+CREATE SEQUENCE ledger.key_event_id_seq;
+CREATE TABLE ledger.key_events (
+    event_id              bigint      NOT NULL PRIMARY KEY,
+    occurred_at           timestamptz NOT NULL,
+    event                 text        NOT NULL,
+    provider              text        NOT NULL,
+    provider_key_id       text,
+    provider_key_version  integer,
+    node_id               integer,
+    node_version          integer,
+    role                  name,
+    change_id             bigint,
+    outcome               text        NOT NULL
 ) USING ledger_internal;
 
 -- Registry of ledger tables.  table_id is stable; relid is the current OID.
@@ -172,6 +192,7 @@ LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE;
 -- The ledger's encryption description, like QLDB's DescribeLedger.  Shows
 -- key ids and times, never key material.
 CREATE FUNCTION ledger_status(OUT provider text, OUT provider_key_id text,
+                              OUT provider_key_alias text,
                               OUT provider_key_version integer,
                               OUT root_key_version integer, OUT status text,
                               OUT inaccessible_since timestamptz,

@@ -164,6 +164,8 @@ ledger_rotate_key(PG_FUNCTION_ARGS)
 	}
 	CatalogTupleInsert(rel, heap_form_tuple(RelationGetDescr(rel), values, nulls));
 	table_close(rel, NoLock);
+	ledger_key_event(psprintf("%s requested", kind), NULL, 0, 0, id,
+					 provider_key ? provider_key : "ok");
 	ledger_worker_ensure();
 	wake_worker_at_commit = true;
 	PG_RETURN_INT64(id);
@@ -263,6 +265,8 @@ change_step(void)
 	{
 		values[Anum_change_finished_at - 1] = TimestampTzGetDatum(GetCurrentTimestamp());
 		repl[Anum_change_finished_at - 1] = true;
+		ledger_key_event(psprintf("%s done", kind), NULL, 0, 0,
+						 int64_column(tup, desc, Anum_change_id, &isnull), "ok");
 	}
 	update_change(rel, tup, values, nulls, repl);
 	table_close(rel, RowExclusiveLock);
@@ -289,6 +293,14 @@ change_failed(const ErrorData *e)
 	tup = current_change(rel);
 	if (tup != NULL)
 	{
+		bool		isnull;
+
+		ledger_key_event(psprintf("%s failed",
+								  TextDatumGetCString(heap_getattr(tup, Anum_change_kind,
+																   RelationGetDescr(rel), &isnull))),
+						 NULL, 0, 0,
+						 int64_column(tup, RelationGetDescr(rel), Anum_change_id, &isnull),
+						 e->message);
 		values[Anum_change_state - 1] = CStringGetTextDatum("failed");
 		values[Anum_change_error - 1] = CStringGetTextDatum(e->message);
 		values[Anum_change_finished_at - 1] = TimestampTzGetDatum(GetCurrentTimestamp());

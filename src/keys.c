@@ -47,7 +47,8 @@ enum
 	Anum_key_state,
 	Anum_key_created_at,
 	Anum_key_changed_at,
-	Natts_keys = Anum_key_changed_at
+	Anum_key_provider_key_alias,
+	Natts_keys = Anum_key_provider_key_alias
 };
 
 #define KEY_AAD_TAG		"ledger.key.v1"
@@ -204,9 +205,11 @@ set_provider_ref(Datum *values, bool *nulls, const LedgerProviderRef *ref)
 	values[Anum_key_provider - 1] = CStringGetTextDatum("file");
 	values[Anum_key_provider_key_id - 1] = CStringGetTextDatum(ref->key_id);
 	values[Anum_key_provider_key_version - 1] = Int32GetDatum(ref->version);
+	values[Anum_key_provider_key_alias - 1] = CStringGetTextDatum(ref->alias);
 	nulls[Anum_key_provider - 1] = false;
 	nulls[Anum_key_provider_key_id - 1] = false;
 	nulls[Anum_key_provider_key_version - 1] = false;
+	nulls[Anum_key_provider_key_alias - 1] = (ref->alias[0] == '\0');
 }
 
 static int32
@@ -312,6 +315,8 @@ row_provider_ref(HeapTuple tup, TupleDesc desc, LedgerProviderRef *ref)
 				 errdetail("A root key in ledger.keys names no provider key.")));
 	strlcpy(ref->key_id, TextDatumGetCString(d), sizeof(ref->key_id));
 	ref->version = int_column(tup, desc, Anum_key_provider_key_version);
+	d = heap_getattr(tup, Anum_key_provider_key_alias, desc, &isnull);
+	strlcpy(ref->alias, isnull ? "" : TextDatumGetCString(d), sizeof(ref->alias));
 }
 
 /*
@@ -321,19 +326,19 @@ row_provider_ref(HeapTuple tup, TupleDesc desc, LedgerProviderRef *ref)
  * keys.
  */
 static void
-unwrap_root(HeapTuple tup, TupleDesc desc, uint8 *out)
+unwrap_root(HeapTuple tup, TupleDesc desc, const char *event, uint8 *out)
 {
 	LedgerProviderRef ref;
 	uint8		aad[KEY_AAD_LEN];
 	MemoryContext cxt = CurrentMemoryContext;
+	int32		id = int_column(tup, desc, Anum_key_id);
+	int32		version = int_column(tup, desc, Anum_key_version);
 
 	row_provider_ref(tup, desc, &ref);
-	key_aad(aad, 'R', int_column(tup, desc, Anum_key_id),
-			int_column(tup, desc, Anum_key_version));
+	key_aad(aad, 'R', id, version);
 	PG_TRY();
 	{
 		ledger_provider_unwrap(wrapped_bytes(tup, desc), &ref, aad, sizeof(aad), out);
-		ledger_key_status_ok();
 	}
 	PG_CATCH();
 	{
@@ -341,12 +346,48 @@ unwrap_root(HeapTuple tup, TupleDesc desc, uint8 *out)
 
 		MemoryContextSwitchTo(cxt);
 		e = CopyErrorData();
+		ledger_key_event(event, &ref, id, version, 0, ledger_key_failure_reason(e));
 		if (e->sqlerrcode == ERRCODE_LEDGER_KEY_INACCESSIBLE)
 			ledger_key_status_failed(e);
 		FreeErrorData(e);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
+	ledger_key_event(event, &ref, id, version, 0, "ok");
+	ledger_key_status_ok();
+}
+
+/*
+ * Wrap a root key version with the provider key named "provider_key"
+ * (NULL: the provider's default), recording the use either way.
+ */
+static void
+wrap_root(const uint8 *key, int32 key_id, int32 version, const char *provider_key,
+		  bool may_create, uint8 *wrapped, LedgerProviderRef *ref)
+{
+	uint8		aad[KEY_AAD_LEN];
+	MemoryContext cxt = CurrentMemoryContext;
+
+	key_aad(aad, 'R', key_id, version);
+	PG_TRY();
+	{
+		ledger_provider_wrap(key, aad, sizeof(aad), provider_key, may_create,
+							 wrapped, ref);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *e;
+		LedgerProviderRef named = {{0}};
+
+		MemoryContextSwitchTo(cxt);
+		e = CopyErrorData();
+		strlcpy(named.key_id, provider_key ? provider_key : "", sizeof(named.key_id));
+		ledger_key_event("wrap", &named, key_id, version, 0, ledger_key_failure_reason(e));
+		FreeErrorData(e);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	ledger_key_event("wrap", ref, key_id, version, 0, "ok");
 }
 
 static HeapTuple
@@ -378,7 +419,7 @@ root_key(int32 key_id, int32 version)
 	slot = &kc->root[kc->next_root_victim];
 	kc->next_root_victim = (kc->next_root_victim + 1) % ROOT_CACHE_SLOTS;
 	ledger_wipe(slot, sizeof(RootKey));
-	unwrap_root(tup, desc, slot->key);
+	unwrap_root(tup, desc, "unwrap", slot->key);
 	slot->key_id = key_id;
 	slot->version = version;
 	return slot;
@@ -411,7 +452,7 @@ ledger_keys_check(void)
 		return;
 	PG_TRY();
 	{
-		unwrap_root(tup, desc, key);
+		unwrap_root(tup, desc, "check", key);
 	}
 	PG_FINALLY();
 	{
@@ -434,6 +475,7 @@ ledger_keys_root_info(LedgerRootInfo *info)
 			TextDatumGetCString(heap_getattr(tup, Anum_key_provider, desc, &isnull)),
 			sizeof(info->provider));
 	strlcpy(info->provider_key_id, ref.key_id, sizeof(info->provider_key_id));
+	strlcpy(info->provider_key_alias, ref.alias, sizeof(info->provider_key_alias));
 	info->provider_key_version = ref.version;
 	info->version = int_column(tup, desc, Anum_key_version);
 }
@@ -446,12 +488,9 @@ store_root(int32 key_id, int32 version, const uint8 *key,
 	Datum		values[Natts_keys];
 	bool		nulls[Natts_keys];
 	uint8		wrapped[LEDGER_WRAPPED_LEN];
-	uint8		aad[KEY_AAD_LEN];
 	LedgerProviderRef ref;
 
-	key_aad(aad, 'R', key_id, version);
-	ledger_provider_wrap(key, aad, sizeof(aad), provider_key, may_create,
-						 wrapped, &ref);
+	wrap_root(key, key_id, version, provider_key, may_create, wrapped, &ref);
 	fill_common(values, nulls, key_id, version, "root", wrapped);
 	set_provider_ref(values, nulls, &ref);
 	insert_key_row(values, nulls);
@@ -645,16 +684,14 @@ ledger_keys_rewrap_root(const char *provider_key)
 	bool		repl[Natts_keys] = {0};
 	uint8		key[LEDGER_KEY_LEN];
 	uint8		wrapped[LEDGER_WRAPPED_LEN];
-	uint8		aad[KEY_AAD_LEN];
 	LedgerProviderRef ref;
 
-	key_aad(aad, 'R', int_column(tup, desc, Anum_key_id),
-			int_column(tup, desc, Anum_key_version));
 	PG_TRY();
 	{
-		unwrap_root(tup, desc, key);
-		ledger_provider_wrap(key, aad, sizeof(aad), provider_key, false,
-							 wrapped, &ref);
+		unwrap_root(tup, desc, "unwrap", key);
+		wrap_root(key, int_column(tup, desc, Anum_key_id),
+				  int_column(tup, desc, Anum_key_version), provider_key, false,
+				  wrapped, &ref);
 	}
 	PG_FINALLY();
 	{
@@ -667,6 +704,7 @@ ledger_keys_rewrap_root(const char *provider_key)
 	repl[Anum_key_provider - 1] = true;
 	repl[Anum_key_provider_key_id - 1] = true;
 	repl[Anum_key_provider_key_version - 1] = true;
+	repl[Anum_key_provider_key_alias - 1] = true;
 	update_key_row(tup, values, nulls, repl);
 }
 

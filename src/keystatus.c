@@ -179,22 +179,25 @@ record_outcome(bool ok, const char *reason, const char *hint)
 }
 
 /*
- * Record a failure from the error that reported it, so that later
- * refusals can say what failed: its detail where the message only says
- * that the key is inaccessible, else its message and detail; and its hint.
+ * What failed, from the error that reported a failing provider: its detail
+ * where the message only says that the key is inaccessible, else its
+ * message and detail.
  */
+const char *
+ledger_key_failure_reason(const ErrorData *e)
+{
+	if (e->detail == NULL)
+		return e->message;
+	if (strcmp(e->message, INACCESSIBLE_MSG) == 0)
+		return e->detail;
+	return psprintf("%s: %s", e->message, e->detail);
+}
+
+/* Record a failure, so that later refusals can say what failed and hint. */
 void
 ledger_key_status_failed(const ErrorData *e)
 {
-	char	   *reason;
-
-	if (e->detail == NULL)
-		reason = e->message;
-	else if (strcmp(e->message, INACCESSIBLE_MSG) == 0)
-		reason = e->detail;
-	else
-		reason = psprintf("%s: %s", e->message, e->detail);
-	record_outcome(false, reason, e->hint);
+	record_outcome(false, ledger_key_failure_reason(e), e->hint);
 }
 
 void
@@ -429,8 +432,8 @@ Datum
 ledger_status(PG_FUNCTION_ARGS)
 {
 	TupleDesc	desc;
-	Datum		values[11];
-	bool		nulls[11] = {0};
+	Datum		values[12];
+	bool		nulls[12] = {0};
 	LedgerRootInfo root;
 	KeyState	s = {0};
 	KeyState   *p;
@@ -451,20 +454,22 @@ ledger_status(PG_FUNCTION_ARGS)
 
 	values[0] = CStringGetTextDatum(root.provider);
 	values[1] = CStringGetTextDatum(root.provider_key_id);
-	values[2] = Int32GetDatum(root.provider_key_version);
-	values[3] = Int32GetDatum(root.version);
+	values[2] = CStringGetTextDatum(root.provider_key_alias);
+	nulls[2] = (root.provider_key_alias[0] == '\0');
+	values[3] = Int32GetDatum(root.provider_key_version);
+	values[4] = Int32GetDatum(root.version);
 	status = s.inaccessible ? "KMS_KEY_INACCESSIBLE" : changing ? "UPDATING" : "ENABLED";
-	values[4] = CStringGetTextDatum(status);
-	values[5] = TimestampTzGetDatum(s.since);
-	nulls[5] = !s.inaccessible;
-	values[6] = TimestampTzGetDatum(s.last_check);
-	nulls[6] = (s.last_check == 0);
-	values[7] = TimestampTzGetDatum(s.last_ok);
-	nulls[7] = (s.last_ok == 0);
-	values[8] = changing ? CStringGetTextDatum(change) : (Datum) 0;
-	values[9] = Int64GetDatum(done);
-	values[10] = Int64GetDatum(total);
-	nulls[8] = nulls[9] = !changing;
-	nulls[10] = !changing || total < 0;
+	values[5] = CStringGetTextDatum(status);
+	values[6] = TimestampTzGetDatum(s.since);
+	nulls[6] = !s.inaccessible;
+	values[7] = TimestampTzGetDatum(s.last_check);
+	nulls[7] = (s.last_check == 0);
+	values[8] = TimestampTzGetDatum(s.last_ok);
+	nulls[8] = (s.last_ok == 0);
+	values[9] = changing ? CStringGetTextDatum(change) : (Datum) 0;
+	values[10] = Int64GetDatum(done);
+	values[11] = Int64GetDatum(total);
+	nulls[9] = nulls[10] = !changing;
+	nulls[11] = !changing || total < 0;
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
 }

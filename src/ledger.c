@@ -86,7 +86,8 @@ ledger_shmem_request(void)
 		prev_shmem_request();
 	RequestAddinShmemSpace(add_size(add_size(ledger_chain_shmem_size(),
 											 ledger_worker_shmem_size()),
-									ledger_key_status_shmem_size()));
+									add_size(ledger_key_status_shmem_size(),
+											 ledger_key_events_shmem_size())));
 }
 
 static void
@@ -98,6 +99,7 @@ ledger_shmem_startup(void)
 	ledger_chain_shmem_init();
 	ledger_worker_shmem_init();
 	ledger_key_status_shmem_init();
+	ledger_key_events_shmem_init();
 	LWLockRelease(AddinShmemInitLock);
 }
 

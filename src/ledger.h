@@ -139,15 +139,17 @@ extern void ledger_wipe(void *buf, size_t len);
 
 /* provider_file.c: the embedded keyring-file provider */
 #define LEDGER_PROVIDER_KEY_ID_LEN 36
+#define LEDGER_PROVIDER_ALIAS_LEN 64
 typedef struct LedgerProviderRef
 {
 	char		key_id[LEDGER_PROVIDER_KEY_ID_LEN + 1];
+	char		alias[LEDGER_PROVIDER_ALIAS_LEN + 1];	/* named by, or "" */
 	int32		version;
 } LedgerProviderRef;
 extern void ledger_provider_wrap(const uint8 *key, const uint8 *aad, int aadlen,
 								 const char *key_id, bool may_create,
 								 uint8 *wrapped, LedgerProviderRef *ref);
-extern void ledger_provider_check_key(const char *key_id);
+extern void ledger_provider_check_key(const char *name);
 extern void ledger_provider_unwrap(const uint8 *wrapped,
 								   const LedgerProviderRef *ref,
 								   const uint8 *aad, int aadlen, uint8 *key);
@@ -157,6 +159,7 @@ typedef struct LedgerRootInfo
 {
 	char		provider[NAMEDATALEN];
 	char		provider_key_id[LEDGER_PROVIDER_KEY_ID_LEN + 1];
+	char		provider_key_alias[LEDGER_PROVIDER_ALIAS_LEN + 1];
 	int32		provider_key_version;
 	int32		version;
 } LedgerRootInfo;
@@ -177,11 +180,20 @@ extern LedgerCipher *ledger_data_cipher(int32 key_id);
 extern Size ledger_key_status_shmem_size(void);
 extern void ledger_key_status_shmem_init(void);
 extern void ledger_key_status_init(void);
+extern const char *ledger_key_failure_reason(const ErrorData *e);
 extern void ledger_key_status_failed(const ErrorData *e);
 extern void ledger_key_status_ok(void);
 extern void ledger_key_status_check(void);
 extern void ledger_check_key_status(void);
 extern void ledger_check_access(void);
+
+/* keyevents.c: ledger.key_events, through a shared ring */
+extern Size ledger_key_events_shmem_size(void);
+extern void ledger_key_events_shmem_init(void);
+extern void ledger_key_event(const char *event, const LedgerProviderRef *ref,
+							 int32 node_id, int32 node_version, int64 change_id,
+							 const char *outcome);
+extern void ledger_key_events_flush(void);
 
 /* keychange.c: the key change queue, worked off by the worker */
 extern void ledger_keychange_init(void);

@@ -328,7 +328,10 @@ work_once(TimestampTz *last_check)
 		*last_check = now;
 	}
 	if (installed)
+	{
 		(void) ledger_chain_seal(&newest, false);
+		ledger_key_events_flush();
+	}
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 	pgstat_report_stat(false);

@@ -24,6 +24,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "keyring.h"
 #include "layout.h"
 #include "proofjson.h"
 
@@ -245,25 +246,29 @@ static int
 provider_key(const char *path, const char *id, int64_t version, uint8_t *out)
 {
 	FILE	   *f = fopen(path, "r");
-	char		line[512];
-	int			found = 0;
+	static char text[64 * 1024 + 1];
+	static Keyring ring;
+	size_t		n;
+	KeyringKey *k;
+	int			found;
 
 	if (f == NULL)
 		die(2, "could not open keyring %s: %s", path, strerror(errno));
-	while (!found && fgets(line, sizeof(line), f) != NULL)
-	{
-		char		kid[64],
-					state[16],
-					hex[80];
-		long long	ver;
-
-		if (sscanf(line, "key %63s %lld %15s %79s", kid, &ver, state, hex) == 4 &&
-			strcmp(kid, id) == 0 && ver == version)
-			found = hex_bytes(hex, out, KEY_LEN);
-		OPENSSL_cleanse(line, sizeof(line));
-		OPENSSL_cleanse(hex, sizeof(hex));
-	}
+	n = fread(text, 1, sizeof(text) - 1, f);
 	fclose(f);
+	text[n] = '\0';
+	if (!keyring_parse(text, &ring))
+	{
+		OPENSSL_cleanse(text, sizeof(text));
+		OPENSSL_cleanse(&ring, sizeof(ring));
+		die(2, "keyring %s is malformed%s", path, "");
+	}
+	k = (version > 0 && version <= INT32_MAX) ? keyring_find(&ring, id, (int32_t) version) : NULL;
+	found = k != NULL;
+	if (found)
+		memcpy(out, k->material, KEY_LEN);
+	OPENSSL_cleanse(text, sizeof(text));
+	OPENSSL_cleanse(&ring, sizeof(ring));
 	return found;
 }
 

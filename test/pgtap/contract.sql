@@ -2,7 +2,7 @@
 -- and the SQLSTATE of each refusal.  Runs in one transaction that is
 -- rolled back, so it leaves nothing behind.
 BEGIN;
-SELECT plan(70);
+SELECT plan(72);
 
 -- Objects the extension installs
 SELECT has_schema('ledger');
@@ -20,14 +20,14 @@ SELECT index_is_unique('ledger', 'journal', 'journal_revision_idx');
 SELECT columns_are('ledger', 'keys',
 	ARRAY['key_id', 'version', 'kind', 'parent_id', 'parent_version', 'provider',
 		  'provider_key_id', 'provider_key_version', 'table_id', 'wrapped',
-		  'state', 'created_at', 'changed_at'],
+		  'state', 'created_at', 'changed_at', 'provider_key_alias'],
 	'the key catalog has the hierarchy shape');
 SELECT is((SELECT amtype::text FROM pg_am WHERE amname = 'ledger'), 't',
 	'"ledger" is a table access method');
 SELECT is((SELECT count(*)::int FROM pg_class c JOIN pg_am a ON a.oid = c.relam
 		   WHERE c.relnamespace = 'ledger'::regnamespace AND c.relkind = 'r'
-			 AND a.amname = 'ledger_internal'), 6,
-	'the journal, the chain tables, both catalogs and the key changes use the internal access method');
+			 AND a.amname = 'ledger_internal'), 7,
+	'the journal, the chain tables, both catalogs and the key changes and events use the internal access method');
 SELECT columns_are('ledger', 'transactions',
 	ARRAY['seq', 'xid', 'committed_at', 'revision_count', 'merkle_root'],
 	'transaction entries have exactly the documented columns');
@@ -65,6 +65,8 @@ SELECT has_function('ledger_rotate_key', ARRAY['text', 'text']);
 SELECT ok(NOT has_function_privilege('public', 'ledger_rotate_key(text,text)', 'EXECUTE'),
 	'ledger_rotate_key is not granted to PUBLIC');
 SELECT has_table('ledger', 'key_changes', 'key changes are recorded');
+SELECT has_table('ledger', 'key_events', 'key use is recorded');
+SELECT throws_ok('DELETE FROM ledger.key_events', '42501', NULL, 'the key audit trail refuses DELETE');
 SELECT throws_ok($$SELECT ledger_rotate_key('everything')$$, '22023', NULL,
 	'an unknown kind of key change is refused');
 SELECT is(current_setting('ledger.require_secure_transport'), 'on',

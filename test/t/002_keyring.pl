@@ -123,6 +123,34 @@ sub reads_work
 		'ENABLED', "$what: the status is ENABLED");
 }
 
+# Replace the keyring by other contents, and back, each in one rename: the
+# worker checks the keyring all the time and must never find it missing
+# when the test means it to be malformed.
+my $moved = "$keyring.away";
+
+sub swap_keyring
+{
+	my ($contents) = @_;
+	copy_file($keyring, $moved);
+	append_to_file("$keyring.new", $contents);
+	chmod(0600, "$keyring.new");
+	rename("$keyring.new", $keyring) or die "rename: $!";
+}
+
+sub restore_keyring
+{
+	rename($moved, $keyring) or die "rename: $!";
+}
+
+sub copy_file
+{
+	my ($from, $to) = @_;
+	my $text = slurp_file($from);
+	unlink($to);
+	append_to_file($to, $text);
+	chmod(0600, $to);
+}
+
 # --- Group-readable keyring -----------------------------------------------
 
 chmod(0640, $keyring) or die "chmod: $!";
@@ -138,7 +166,6 @@ reads_work('after chmod 0600');
 
 # --- Missing keyring, once the root key exists ----------------------------
 
-my $moved = "$keyring.away";
 rename($keyring, $moved) or die "rename: $!";
 $r = read_fails_like(qr/ledger does not have access to its provider key/,
 	qr/does not exist/, 'missing keyring');
@@ -156,25 +183,19 @@ reads_work('after restoring the keyring');
 # --- A different keyring (a fresh key) is not the provider key ------------
 
 my $other_key = 'key 11111111-2222-4333-8444-555555555555 1 enabled ' . ('ab' x 32) . "\n";
-rename($keyring, $moved) or die "rename: $!";
-append_to_file($keyring, $other_key);
-chmod(0600, $keyring);
+swap_keyring($other_key);
 read_fails_like(qr/ledger does not have access to its provider key/,
 	qr/does not hold provider key/, 'keyring without the provider key');
-unlink($keyring);
-rename($moved, $keyring) or die "rename: $!";
+restore_keyring();
 reads_work('after restoring the keyring again');
 
 # The right key id, but other key material.
 (my $wrong_material = $good_keyring) =~ s/[0-9a-f]{64}/'cd' x 32/e;
 isnt($wrong_material, $good_keyring, 'made a keyring with other key material');
-rename($keyring, $moved) or die "rename: $!";
-append_to_file($keyring, $wrong_material);
-chmod(0600, $keyring);
+swap_keyring($wrong_material);
 read_fails_like(qr/ledger does not have access to its provider key/,
 	qr/does not open the ledger's root key/, 'keyring with other key material');
-unlink($keyring);
-rename($moved, $keyring) or die "rename: $!";
+restore_keyring();
 reads_work('after restoring the right keyring');
 
 # --- Malformed keyrings are refused without echoing their contents ---------
@@ -188,9 +209,7 @@ my %malformed = (
 	  "key 11111111-2222-4333-8444-555555555555 1 enabled $canary\n",);
 foreach my $what (sort keys %malformed)
 {
-	rename($keyring, $moved) or die "rename: $!";
-	append_to_file($keyring, $malformed{$what});
-	chmod(0600, $keyring);
+	swap_keyring($malformed{$what});
 	$r = read_fails_like(qr/ledger does not have access to its provider key/,
 		qr/malformed/, "keyring with $what");
 	unlike($r->{stderr}, qr/\Q$canary\E/i,
@@ -199,19 +218,15 @@ foreach my $what (sort keys %malformed)
 		"keyring with $what: the error holds no key material");
 	unlike($r->{stderr}, qr/\Q${\ substr($hex[0], 0, 16)}\E/i,
 		"keyring with $what: the error holds no part of the key");
-	unlink($keyring);
-	rename($moved, $keyring) or die "rename: $!";
+	restore_keyring();
 }
 reads_work('after restoring a well-formed keyring');
 
 # An empty keyring holds no enabled key.
-rename($keyring, $moved) or die "rename: $!";
-append_to_file($keyring, "# nothing here\n");
-chmod(0600, $keyring);
+swap_keyring("# nothing here\n");
 read_fails_like(qr/ledger does not have access to its provider key/,
 	undef, 'keyring without keys');
-unlink($keyring);
-rename($moved, $keyring) or die "rename: $!";
+restore_keyring();
 reads_work('finally');
 
 is(slurp_file($keyring), $good_keyring, 'the keyring was never rewritten');
