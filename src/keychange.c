@@ -191,7 +191,7 @@ int64_column(HeapTuple tup, TupleDesc desc, int attnum, bool *isnull)
 /*
  * One step of the change in progress, in the caller's transaction: the
  * step and the progress it records commit together.  Returns false when
- * there is nothing to do.
+ * there is nothing to do now.
  */
 static bool
 change_step(void)
@@ -208,10 +208,11 @@ change_step(void)
 	int64		target;
 	int64		done = 0;
 	bool		finished = false;
+	bool		again = true;
 
 	if (tup == NULL)
 	{
-		table_close(rel, RowExclusiveLock);
+		table_close(rel, NoLock);
 		return false;
 	}
 	kind = TextDatumGetCString(heap_getattr(tup, Anum_change_kind, desc, &isnull));
@@ -249,9 +250,10 @@ change_step(void)
 			ledger_rekey_tables((int32) target, ledger_key_change_batch);
 		if (done == 0)
 		{
-			if (strcmp(kind, "root_key") == 0)
-				ledger_keys_retire_roots((int32) target);
-			finished = true;
+			finished = strcmp(kind, "root_key") != 0 ||
+				ledger_keys_finish_root_rotation((int32) target, &done);
+			/* Not yet: another round will try again. */
+			again = finished;
 		}
 	}
 	values[Anum_change_target - 1] = Int64GetDatum(target);
@@ -269,8 +271,8 @@ change_step(void)
 						 int64_column(tup, desc, Anum_change_id, &isnull), "ok");
 	}
 	update_change(rel, tup, values, nulls, repl);
-	table_close(rel, RowExclusiveLock);
-	return true;
+	table_close(rel, NoLock);
+	return again;
 }
 
 /*
@@ -308,7 +310,7 @@ change_failed(const ErrorData *e)
 		repl[Anum_change_finished_at - 1] = true;
 		update_change(rel, tup, values, nulls, repl);
 	}
-	table_close(rel, RowExclusiveLock);
+	table_close(rel, NoLock);
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 	ereport(LOG,

@@ -8,8 +8,9 @@
  * transaction that may also roll back, and the record of it must stay
  * either way.  So events go first into a ring in shared memory, and the
  * ledger worker of the database moves them into ledger.key_events (an
- * insert-only table) in its own transactions, at least every
- * ledger.seal_interval.  When the ring is full, events are counted as lost
+ * insert-only table) in its own transactions, in every round: at least
+ * every ledger.key_check_interval or ledger.seal_interval, whichever is
+ * shorter.  When the ring is full, events are counted as lost
  * and the count is recorded as an event of its own.  A standby cannot
  * write: there, events go to the server log instead.
  *
@@ -136,8 +137,6 @@ ledger_key_event(const char *event, const LedgerProviderRef *ref,
 	else
 		ring->lost++;
 	SpinLockRelease(&ring->mutex);
-	if (slot != NULL && IsUnderPostmaster)
-		ledger_worker_wake(MyDatabaseId);
 }
 
 static void
@@ -217,5 +216,5 @@ ledger_key_events_flush(void)
 				 "%lld key events of the cluster found the event ring full", (long long) lost);
 		insert_event(rel, &e);
 	}
-	table_close(rel, RowExclusiveLock);
+	table_close(rel, NoLock);
 }

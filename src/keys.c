@@ -26,6 +26,7 @@
 #include "catalog/indexing.h"
 #include "commands/extension.h"
 #include "commands/sequence.h"
+#include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/snapmgr.h"
@@ -162,6 +163,11 @@ next_key_id(void)
 	return (int32) id;
 }
 
+/*
+ * Rows of ledger.keys are written under a RowExclusiveLock kept to the end
+ * of the transaction: the last step of a root key rotation waits on it for
+ * transactions that made a key under the old root version.
+ */
 static void
 insert_key_row(Datum *values, bool *nulls)
 {
@@ -170,7 +176,7 @@ insert_key_row(Datum *values, bool *nulls)
 
 	CatalogTupleInsert(rel, tup);
 	heap_freetuple(tup);
-	table_close(rel, RowExclusiveLock);
+	table_close(rel, NoLock);
 }
 
 static bytea *
@@ -667,7 +673,7 @@ update_key_row(HeapTuple old, Datum *values, bool *nulls, bool *repl)
 	repl[Anum_key_changed_at - 1] = true;
 	tup = heap_modify_tuple(old, RelationGetDescr(rel), values, nulls, repl);
 	CatalogTupleUpdate(rel, &old->t_self, tup);
-	table_close(rel, RowExclusiveLock);
+	table_close(rel, NoLock);
 }
 
 /*
@@ -793,7 +799,7 @@ ledger_keys_rewrap_data(int32 version, int limit)
 		done++;
 	}
 	systable_endscan(scan);
-	table_close(rel, RowExclusiveLock);
+	table_close(rel, NoLock);
 	return done;
 }
 
@@ -820,9 +826,32 @@ ledger_keys_count_data(int32 version, int64 *total, int64 *wrapped_by)
 	table_close(rel, AccessShareLock);
 }
 
-/* Retire every root key version but "keep": nothing is wrapped by them. */
-void
-ledger_keys_retire_roots(int32 keep)
+static void retire_roots(int32 keep);
+
+/*
+ * The last step of a root key rotation.  A transaction that created a data
+ * key under the old version before the new one existed may commit after
+ * the batches passed.  The lock is granted once no such transaction is in
+ * progress and keeps new ones out until this step commits; the keys they
+ * made are re-wrapped here.  Then nothing is wrapped by the old versions
+ * any more, and they are retired.  Returns false, doing nothing, while
+ * such a transaction is still open: the worker must not wait on a
+ * session that may stay idle in its transaction.  *done counts the late
+ * keys.
+ */
+bool
+ledger_keys_finish_root_rotation(int32 version, int64 *done)
+{
+	if (!ConditionalLockRelationOid(ledger_relation_oid("keys"), ShareRowExclusiveLock))
+		return false;
+	*done = ledger_keys_rewrap_data(version, INT_MAX);
+	retire_roots(version);
+	return true;
+}
+
+/* Retire every root key version but "keep". */
+static void
+retire_roots(int32 keep)
 {
 	Relation	rel = table_open(ledger_relation_oid("keys"), RowExclusiveLock);
 	TupleDesc	desc = RelationGetDescr(rel);
@@ -844,5 +873,5 @@ ledger_keys_retire_roots(int32 keep)
 		update_key_row(tup, values, nulls, repl);
 	}
 	systable_endscan(scan);
-	table_close(rel, RowExclusiveLock);
+	table_close(rel, NoLock);
 }

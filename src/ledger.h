@@ -171,7 +171,7 @@ extern void ledger_keys_rewrap_root(const char *provider_key);
 extern int32 ledger_keys_add_root_version(void);
 extern int	ledger_keys_rewrap_data(int32 version, int limit);
 extern void ledger_keys_count_data(int32 version, int64 *total, int64 *wrapped_by);
-extern void ledger_keys_retire_roots(int32 keep);
+extern bool ledger_keys_finish_root_rotation(int32 version, int64 *done);
 extern int32 ledger_create_data_key(int64 table_id);
 extern LedgerCipher *ledger_data_cipher(int32 key_id);
 

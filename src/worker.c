@@ -303,12 +303,41 @@ announce(Oid dboid)
 	SpinLockRelease(&workers->mutex);
 }
 
+/* When the worker last did its periodic duties. */
+typedef struct WorkerClock
+{
+	TimestampTz last_check;		/* of the provider key */
+	TimestampTz last_seal;
+} WorkerClock;
+
+static bool
+due(TimestampTz last, int interval_ms, TimestampTz now)
+{
+	return now >= TimestampTzPlusMilliseconds(last, interval_ms);
+}
+
+/* Milliseconds until the next periodic duty, at the intervals in force. */
+static long
+ms_to_next_duty(const WorkerClock *clock)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	return Min(TimestampDifferenceMilliseconds(now,
+											   TimestampTzPlusMilliseconds(clock->last_check,
+																		   ledger_key_check_interval)),
+			   TimestampDifferenceMilliseconds(now,
+											   TimestampTzPlusMilliseconds(clock->last_seal,
+																		   ledger_seal_interval)));
+}
+
 /*
- * One round of work in its own transaction: check the provider key when
- * a check is due, then seal.  Returns false once there is no ledger.
+ * One round of work in its own transaction: check the provider key and
+ * seal when each is due, and record the key events waiting in shared
+ * memory.  A wake-up (a key change or a key event) does not seal early:
+ * sealing keeps its interval.  Returns false once there is no ledger.
  */
 static bool
-work_once(TimestampTz *last_check)
+work_once(WorkerClock *clock)
 {
 	LedgerBlock newest;
 	bool		installed;
@@ -317,21 +346,22 @@ work_once(TimestampTz *last_check)
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
-	pgstat_report_activity(STATE_RUNNING, "sealing");
 	installed = OidIsValid(get_extension_oid("ledger", true)) &&
 		OidIsValid(ledger_relation_oid("blocks"));
-	if (installed &&
-		now >= TimestampTzPlusMilliseconds(*last_check, ledger_key_check_interval))
+	if (installed && due(clock->last_check, ledger_key_check_interval, now))
 	{
 		pgstat_report_activity(STATE_RUNNING, "checking the provider key");
 		ledger_key_status_check();
-		*last_check = now;
+		clock->last_check = now;
+	}
+	if (installed && due(clock->last_seal, ledger_seal_interval, now))
+	{
+		pgstat_report_activity(STATE_RUNNING, "sealing");
+		(void) ledger_chain_seal(&newest, false);
+		clock->last_seal = now;
 	}
 	if (installed)
-	{
-		(void) ledger_chain_seal(&newest, false);
 		ledger_key_events_flush();
-	}
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 	pgstat_report_stat(false);
@@ -343,7 +373,7 @@ void
 ledger_worker_main(Datum arg)
 {
 	Oid			dboid = DatumGetObjectId(arg);
-	TimestampTz last_check = 0;	/* of the provider key */
+	WorkerClock clock = {0};
 
 	before_shmem_exit(worker_exit, arg);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -352,21 +382,14 @@ ledger_worker_main(Datum arg)
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
 	announce(dboid);
 
-	while (work_once(&last_check))
+	while (work_once(&clock))
 	{
-		long		to_check;
-
 		pgstat_report_activity(STATE_RUNNING, "changing keys");
 		ledger_key_changes_run();
 		pgstat_report_activity(STATE_IDLE, NULL);
-		/* From the last check, so that a new interval applies at once. */
-		to_check = TimestampDifferenceMilliseconds(GetCurrentTimestamp(),
-												   TimestampTzPlusMilliseconds(last_check,
-																			   ledger_key_check_interval));
-
 		(void) WaitLatch(MyLatch,
 						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 Min(ledger_seal_interval, to_check), PG_WAIT_EXTENSION);
+						 ms_to_next_duty(&clock), PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)

@@ -16,7 +16,9 @@ use LedgerTest;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-my $node = ledger_node('verify');
+# The worker seals only when asked (ledger_digest()): the last insert
+# below must stay unsealed.
+my $node = ledger_node('verify', extra_conf => "ledger.seal_interval = '1h'\n");
 
 $node->safe_psql('postgres', q{
 	CREATE TABLE acct (id int PRIMARY KEY, owner text, balance numeric) USING ledger;

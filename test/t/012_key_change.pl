@@ -174,6 +174,39 @@ $e = psql_error($node, 'SELECT ledger_rotate_key()',
 	connstr => $node->connstr('postgres') . ' user=dba');
 is($e->{sqlstate}, '42501', 'a role without EXECUTE cannot change keys');
 
+# --- A data key made under the old root version, committed late ----------
+
+# A session creates a table (and its data key, under the current root
+# version) and keeps its transaction open while a rotation runs: the
+# rotation must not finish until it can re-wrap that key too.
+my ($sin, $sout, $serr) = ('', '', '');
+my $session = IPC::Run::start(
+	[ 'psql', '-XAtq', '-d', $node->connstr('postgres') ],
+	'<', \$sin, '>', \$sout, '2>', \$serr);
+$sin .= "BEGIN; CREATE TABLE late (id int PRIMARY KEY) USING ledger; INSERT INTO late VALUES (1); SELECT 'created';\n";
+$session->pump until $sout =~ /created/;
+my $late_change = $node->safe_psql('postgres', 'SELECT ledger_rotate_key()');
+ok($node->poll_query_until('postgres', qq{
+	SELECT done_count >= total_count FROM ledger.key_changes WHERE change_id = $late_change}),
+	'the rotation re-wrapped every committed data key');
+sleep(2);
+is($node->safe_psql('postgres', "SELECT state FROM ledger.key_changes WHERE change_id = $late_change"),
+	'running', '... but does not finish while a transaction that made a key under the old version is open');
+$sin .= "COMMIT;\n\\q\n";
+$session->finish;
+ok($node->poll_query_until('postgres',
+	"SELECT state FROM ledger.key_changes WHERE change_id = $late_change", 'done'),
+	'once it commits, the rotation finishes');
+is($node->safe_psql('postgres', q{
+	SELECT k.parent_version = (SELECT max(version) FROM ledger.keys WHERE kind = 'root')
+	  FROM ledger.tables t JOIN ledger.keys k ON k.key_id = t.data_key_id
+	 WHERE t.relid = 'late'::regclass}),
+	't', '... with the late data key wrapped by the new root version');
+is($node->safe_psql('postgres', q{
+	SELECT count(*) FROM ledger.keys WHERE kind = 'root' AND state = 'active'}),
+	'1', 'one root version is active');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM late'), '1', 'the late table reads');
+
 # --- An immediate shutdown in the middle of a change ----------------------
 
 my ($wout, $werr) = ('', '');
@@ -194,7 +227,7 @@ is($node->safe_psql('postgres', qq{
 	SELECT finished_at > pg_postmaster_start_time() FROM ledger.key_changes WHERE change_id = $id}),
 	't', '... resumed by the restarted worker');
 is($node->safe_psql('postgres', q{
-	SELECT count(*) FILTER (WHERE parent_version = 3) = count(*) FROM ledger.keys WHERE kind = 'data'}),
+	SELECT count(*) FILTER (WHERE parent_version = 4) = count(*) FROM ledger.keys WHERE kind = 'data'}),
 	't', '... and every data key is wrapped by the newest root key');
 all_rows_read('after a crash in the middle of a key change');
 
