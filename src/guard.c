@@ -207,11 +207,16 @@ first_found(const char *query, int nargs, Oid *argtypes, Datum *args)
 static void
 refuse_published_ledger_tables(void)
 {
-	/* a partitioned root published via_root carries its partitions */
+	/*
+	 * A partitioned root published via_root carries its partitions.  A
+	 * table that a concurrent session drops between the view's scan and
+	 * the name lookup is simply gone: to_regclass(), not a cast, so that
+	 * the race cannot fail this command.
+	 */
 	char	   *found = first_found(
 		"SELECT format('%I.%I in publication %I', n.nspname, c.relname, pt.pubname) "
 		"FROM pg_catalog.pg_publication_tables pt "
-		"CROSS JOIN LATERAL (SELECT pg_catalog.format('%I.%I', pt.schemaname, pt.tablename)::regclass AS oid) r "
+		"CROSS JOIN LATERAL (SELECT pg_catalog.to_regclass(pg_catalog.format('%I.%I', pt.schemaname, pt.tablename)) AS oid) r "
 		"CROSS JOIN LATERAL (SELECT relid FROM pg_catalog.pg_partition_tree(r.oid) "
 		"                    UNION SELECT r.oid) pp "
 		"JOIN pg_catalog.pg_class c ON c.oid = pp.relid "
