@@ -25,6 +25,7 @@
 #include "catalog/pg_attribute.h"
 #include "catalog/pg_type.h"
 #include "commands/sequence.h"
+#include "storage/lmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -533,10 +534,13 @@ new_data_key(HeapTuple tup, TupleDesc tdesc, int *attnum, void *arg)
 /*
  * Give up to "limit" live tables whose data key is older than "floor" a
  * new one; new writes use it once sessions see the invalidation, old
- * revisions keep theirs.  Returns how many tables got one.
+ * revisions keep theirs.  A table that a session is altering or dropping
+ * is skipped for now (*busy counts them): the worker never waits on a
+ * session.  Returns how many tables it handled (one dropped meanwhile
+ * counts too); 0 with none busy means there are none left.
  */
 int
-ledger_rekey_tables(int32 floor, int limit)
+ledger_rekey_tables(int32 floor, int limit, int *busy)
 {
 	Relation	tables = table_open(ledger_relation_oid("tables"), AccessShareLock);
 	TupleDesc	tdesc = RelationGetDescr(tables);
@@ -546,22 +550,31 @@ ledger_rekey_tables(int32 floor, int limit)
 	List	   *relids = NIL;
 	ListCell   *lc;
 
+	*busy = 0;
 	while (list_length(relids) < limit && (tup = systable_getnext(scan)) != NULL)
 	{
 		bool		live;		/* no dropped_at */
 		bool		isnull;
+		Oid			relid;
 
 		(void) heap_getattr(tup, Anum_tables_dropped_at, tdesc, &live);
-		if (live &&
-			DatumGetInt32(heap_getattr(tup, Anum_tables_data_key_id, tdesc, &isnull)) < floor)
-			relids = lappend_oid(relids,
-								 DatumGetObjectId(heap_getattr(tup, Anum_tables_relid,
-															   tdesc, &isnull)));
+		if (!live ||
+			DatumGetInt32(heap_getattr(tup, Anum_tables_data_key_id, tdesc, &isnull)) >= floor)
+			continue;
+		relid = DatumGetObjectId(heap_getattr(tup, Anum_tables_relid, tdesc, &isnull));
+		if (ConditionalLockRelationOid(relid, ShareUpdateExclusiveLock))
+			relids = lappend_oid(relids, relid);
+		else
+			(*busy)++;
 	}
 	systable_endscan(scan);
-	table_close(tables, AccessShareLock);
 	foreach(lc, relids)
-		update_table_row(lfirst_oid(lc), new_data_key, NULL, LEDGER_EVENT_DATA_KEY);
+	{
+		/* Dropped before the lock was granted: nothing to do. */
+		if (find_table_row(tables, lfirst_oid(lc)) != NULL)
+			update_table_row(lfirst_oid(lc), new_data_key, NULL, LEDGER_EVENT_DATA_KEY);
+	}
+	table_close(tables, AccessShareLock);
 	return list_length(relids);
 }
 

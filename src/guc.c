@@ -19,7 +19,9 @@ bool		ledger_default_deletion_protection = true;
 int			ledger_seal_interval = 1000;
 int			ledger_key_check_interval = 10000;
 bool		ledger_require_secure_transport = true;
+bool		ledger_require_key_grant = true;
 int			ledger_key_change_batch = 1000;
+int			ledger_root_key_rotation_period = 0;
 
 void
 ledger_define_gucs(void)
@@ -82,6 +84,14 @@ ledger_define_gucs(void)
 							 PGC_SIGHUP,
 							 0,
 							 NULL, NULL, NULL);
+	DefineCustomBoolVariable("ledger.require_key_grant",
+							 "Requires membership in ledger_key_user to read or write ledger rows.",
+							 "Off, table privileges alone decide, as for any table.",
+							 &ledger_require_key_grant,
+							 true,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
 	DefineCustomIntVariable("ledger.key_change_batch",
 							"Keys the worker re-wraps or replaces in one transaction of a key change.",
 							"Each batch commits with its progress, so a crash loses at most one batch "
@@ -90,6 +100,15 @@ ledger_define_gucs(void)
 							1000, 1, 100000,
 							PGC_SIGHUP,
 							0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("ledger.root_key_rotation_period",
+							"Age at which the worker rotates the root key by itself; 0 turns it off.",
+							"The rotation is the one ledger_rotate_key() queues: a new root key "
+							"version, the data keys re-wrapped, the ledger available throughout.",
+							&ledger_root_key_rotation_period,
+							0, 0, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
 							NULL, NULL, NULL);
 	MarkGUCPrefixReserved("ledger");
 }

@@ -28,6 +28,8 @@
 #include "catalog/indexing.h"
 #include "commands/sequence.h"
 #include "miscadmin.h"
+#include "storage/latch.h"
+#include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
@@ -56,6 +58,8 @@ enum
 static const char *const change_kinds[] = {"provider_key", "root_key", "data_keys"};
 
 static bool wake_worker_at_commit = false;
+
+static int64 insert_change(Relation rel, const char *kind, const char *provider_key);
 
 /* The change in progress, or NULL: the oldest one not done or failed. */
 static HeapTuple
@@ -104,8 +108,6 @@ ledger_rotate_key(PG_FUNCTION_ARGS)
 	char	   *provider_key = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
 	Relation	rel;
 	HeapTuple	busy;
-	Datum		values[Natts_changes];
-	bool		nulls[Natts_changes];
 	int64		id;
 
 	if (kind == NULL || !valid_kind(kind))
@@ -145,7 +147,21 @@ ledger_rotate_key(PG_FUNCTION_ARGS)
 															   RelationGetDescr(rel), &isnull))),
 				 errhint("Wait until ledger_status() no longer shows it, then ask again.")));
 	}
-	id = nextval_internal(ledger_relation_oid("key_change_id_seq"), false);
+	id = insert_change(rel, kind, provider_key);
+	table_close(rel, NoLock);
+	ledger_worker_ensure();
+	wake_worker_at_commit = true;
+	PG_RETURN_INT64(id);
+}
+
+/* Queue a change: its row, and the event that records the request. */
+static int64
+insert_change(Relation rel, const char *kind, const char *provider_key)
+{
+	Datum		values[Natts_changes];
+	bool		nulls[Natts_changes];
+	int64		id = nextval_internal(ledger_relation_oid("key_change_id_seq"), false);
+
 	memset(nulls, true, sizeof(nulls));
 	values[Anum_change_id - 1] = Int64GetDatum(id);
 	values[Anum_change_kind - 1] = CStringGetTextDatum(kind);
@@ -163,12 +179,34 @@ ledger_rotate_key(PG_FUNCTION_ARGS)
 		nulls[Anum_change_provider_key - 1] = false;
 	}
 	CatalogTupleInsert(rel, heap_form_tuple(RelationGetDescr(rel), values, nulls));
-	table_close(rel, NoLock);
 	ledger_key_event(psprintf("%s requested", kind), NULL, 0, 0, id,
 					 provider_key ? provider_key : "ok");
-	ledger_worker_ensure();
-	wake_worker_at_commit = true;
-	PG_RETURN_INT64(id);
+	return id;
+}
+
+/*
+ * The automatic rotation policy, run by the worker in its transaction:
+ * queue a root key rotation once the newest root key version is older
+ * than ledger.root_key_rotation_period, unless a change is in progress or
+ * a session is queueing one (the worker never waits on the lock).
+ */
+void
+ledger_key_rotation_policy(void)
+{
+	Relation	rel;
+	HeapTuple	busy;
+
+	if (ledger_root_key_rotation_period <= 0 ||
+		GetCurrentTimestamp() - ledger_keys_root_created_at() <
+		(int64) ledger_root_key_rotation_period * USECS_PER_SEC)
+		return;
+	if (!ConditionalLockRelationOid(ledger_relation_oid("key_changes"), ShareRowExclusiveLock))
+		return;
+	rel = table_open(ledger_relation_oid("key_changes"), NoLock);
+	busy = current_change(rel);
+	if (busy == NULL)
+		(void) insert_change(rel, "root_key", NULL);
+	table_close(rel, NoLock);
 }
 
 /* Write the columns marked in repl back into the change's row. */
@@ -220,8 +258,12 @@ change_step(void)
 	started = !isnull;
 	if (strcmp(kind, "provider_key") == 0)
 	{
-		ledger_keys_rewrap_root(TextDatumGetCString(heap_getattr(tup, Anum_change_provider_key,
-																 desc, &isnull)));
+		char	   *target_key = TextDatumGetCString(heap_getattr(tup, Anum_change_provider_key,
+																  desc, &isnull));
+
+		/* A target that has gone or is disabled fails the change. */
+		ledger_provider_check_key(target_key);
+		ledger_keys_rewrap_root(target_key);
 		done = 1;
 		finished = true;
 	}
@@ -243,17 +285,24 @@ change_step(void)
 		values[Anum_change_started_at - 1] = TimestampTzGetDatum(GetCurrentTimestamp());
 		repl[Anum_change_started_at - 1] = true;
 	}
-	else
+	else if (strcmp(kind, "root_key") == 0)
 	{
-		done = strcmp(kind, "root_key") == 0 ?
-			ledger_keys_rewrap_data((int32) target, ledger_key_change_batch) :
-			ledger_rekey_tables((int32) target, ledger_key_change_batch);
+		done = ledger_keys_rewrap_data((int32) target, ledger_key_change_batch);
 		if (done == 0)
 		{
-			finished = strcmp(kind, "root_key") != 0 ||
-				ledger_keys_finish_root_rotation((int32) target, &done);
-			/* Not yet: another round will try again. */
-			again = finished;
+			finished = ledger_keys_finish_root_rotation((int32) target, &done);
+			again = finished;	/* else another round tries again */
+		}
+	}
+	else
+	{
+		int			busy;
+
+		done = ledger_rekey_tables((int32) target, ledger_key_change_batch, &busy);
+		if (done == 0)
+		{
+			finished = (busy == 0);
+			again = finished;	/* else another round tries again */
 		}
 	}
 	values[Anum_change_target - 1] = Int64GetDatum(target);
@@ -318,17 +367,37 @@ change_failed(const ErrorData *e)
 }
 
 /*
- * Run the queued key change to its end, one transaction per step.  Called
- * by the worker, outside a transaction.  A step that cannot run because
- * the provider key is inaccessible is retried in the next round.
+ * Errors after which a step is worth trying again in a later round: the
+ * provider key is inaccessible, or a conflict with a concurrent session.
+ * Anything else would fail again.
+ */
+static bool
+retryable(int sqlerrcode)
+{
+	return sqlerrcode == ERRCODE_LEDGER_KEY_INACCESSIBLE ||
+		sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE ||
+		sqlerrcode == ERRCODE_T_R_DEADLOCK_DETECTED ||
+		sqlerrcode == ERRCODE_T_R_SERIALIZATION_FAILURE;
+}
+
+/* Steps stop for this round after this long, so the worker also seals. */
+#define CHANGE_ROUND_MS		500
+
+/*
+ * Run the queued key change, one transaction per step, for at most
+ * CHANGE_ROUND_MS; the worker comes back to it in its next round.  Called
+ * by the worker, outside a transaction.  A step that met a retryable
+ * error is tried again in a later round.
  */
 void
 ledger_key_changes_run(void)
 {
-	for (;;)
+	TimestampTz start = GetCurrentTimestamp();
+
+	while (!TimestampDifferenceExceeds(start, GetCurrentTimestamp(), CHANGE_ROUND_MS))
 	{
 		MemoryContext cxt = CurrentMemoryContext;
-		bool		more = false;
+		volatile bool more = false;
 
 		CHECK_FOR_INTERRUPTS();
 		PG_TRY();
@@ -350,16 +419,19 @@ ledger_key_changes_run(void)
 			if (e->sqlerrcode == ERRCODE_QUERY_CANCELED ||
 				e->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
 				ReThrowError(e);
-			if (e->sqlerrcode == ERRCODE_LEDGER_KEY_INACCESSIBLE)
-				return;
-			change_failed(e);
+			if (!retryable(e->sqlerrcode))
+			{
+				change_failed(e);
+				more = true;
+			}
 			FreeErrorData(e);
-			more = true;
 		}
 		PG_END_TRY();
 		if (!more)
 			return;
 	}
+	/* More to do: come back at once after the worker's other duties. */
+	SetLatch(MyLatch);
 }
 
 /* The change in progress, for ledger_status(); false if there is none. */

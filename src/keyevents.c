@@ -10,8 +10,8 @@
  * ledger worker of the database moves them into ledger.key_events (an
  * insert-only table) in its own transactions, in every round: at least
  * every ledger.key_check_interval or ledger.seal_interval, whichever is
- * shorter.  When the ring is full, events are counted as lost
- * and the count is recorded as an event of its own.  A standby cannot
+ * shorter.  When the ring is full, the oldest event is dropped and
+ * counted, and the count is recorded as an event of its own.  A standby cannot
  * write: there, events go to the server log instead.
  *
  *-------------------------------------------------------------------------
@@ -24,12 +24,13 @@
 #include "catalog/indexing.h"
 #include "commands/sequence.h"
 #include "miscadmin.h"
+#include "storage/lwlock.h"
 #include "storage/shmem.h"
-#include "storage/spin.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
 #define KEY_EVENT_SLOTS		1024
+#define KEY_EVENTS_TRANCHE	"ledger key events"
 #define EVENT_TEXT_LEN		200
 
 typedef struct KeyEvent
@@ -48,8 +49,8 @@ typedef struct KeyEvent
 
 typedef struct KeyEventRing
 {
-	slock_t		mutex;
-	int64		lost;			/* events that found no free slot */
+	LWLock	   *lock;
+	int64		lost;			/* events dropped from a full ring */
 	KeyEvent	events[KEY_EVENT_SLOTS];
 } KeyEventRing;
 
@@ -86,10 +87,16 @@ ledger_key_events_shmem_init(void)
 	ring = ShmemInitStruct("ledger key events", sizeof(KeyEventRing), &found);
 	if (!found)
 	{
-		SpinLockInit(&ring->mutex);
+		ring->lock = &(GetNamedLWLockTranche(KEY_EVENTS_TRANCHE))->lock;
 		ring->lost = 0;
 		memset(ring->events, 0, sizeof(ring->events));
 	}
+}
+
+void
+ledger_key_events_shmem_request(void)
+{
+	RequestNamedLWLockTranche(KEY_EVENTS_TRANCHE, 1);
 }
 
 /*
@@ -128,15 +135,24 @@ ledger_key_event(const char *event, const LedgerProviderRef *ref,
 						node_id, node_version, e.role, outcome)));
 		return;
 	}
-	SpinLockAcquire(&ring->mutex);
-	for (int i = 0; i < KEY_EVENT_SLOTS && slot == NULL; i++)
-		if (ring->events[i].dboid == InvalidOid)
-			slot = &ring->events[i];
-	if (slot != NULL)
-		*slot = e;
-	else
+	/*
+	 * A free slot, or else the oldest event, which is dropped and counted:
+	 * events of a database whose worker does not run must not keep every
+	 * other database's out.
+	 */
+	LWLockAcquire(ring->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < KEY_EVENT_SLOTS; i++)
+	{
+		KeyEvent   *s = &ring->events[i];
+
+		if (slot == NULL || (slot->dboid != InvalidOid &&
+							 (s->dboid == InvalidOid || s->at < slot->at)))
+			slot = s;
+	}
+	if (slot->dboid != InvalidOid)
 		ring->lost++;
-	SpinLockRelease(&ring->mutex);
+	*slot = e;
+	LWLockRelease(ring->lock);
 }
 
 static void
@@ -189,7 +205,7 @@ ledger_key_events_flush(void)
 	int			n = 0;
 	int64		lost;
 
-	SpinLockAcquire(&ring->mutex);
+	LWLockAcquire(ring->lock, LW_EXCLUSIVE);
 	for (int i = 0; i < KEY_EVENT_SLOTS; i++)
 		if (ring->events[i].dboid == MyDatabaseId)
 		{
@@ -198,7 +214,7 @@ ledger_key_events_flush(void)
 		}
 	lost = ring->lost;
 	ring->lost = 0;
-	SpinLockRelease(&ring->mutex);
+	LWLockRelease(ring->lock);
 	if (n == 0 && lost == 0)
 		return;
 	qsort(batch, n, sizeof(KeyEvent), event_time_cmp);

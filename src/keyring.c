@@ -28,6 +28,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* 9999-12-31 23:59:59 UTC: a deletion date any gmtime() can show. */
+#define KEYRING_MAX_TIME	253402300799LL
+
 #define HEADER \
 	"# ledger keyring, format 1.  Keep this file secret and back it up:\n" \
 	"# without it the ledger's data cannot be read.\n"
@@ -85,7 +88,7 @@ parse_state(const char *s, KeyringKey *key)
 	else if (strcmp(s, "disabled") == 0)
 		key->state = KEYRING_DISABLED;
 	else if (strncmp(s, "pending-deletion:", 17) == 0 &&
-			 parse_long(s + 17, 0, INT64_MAX, &t))
+			 parse_long(s + 17, 0, KEYRING_MAX_TIME, &t))
 	{
 		key->state = KEYRING_PENDING_DELETION;
 		key->delete_at = t;
@@ -147,27 +150,32 @@ parse_alias(char **w, int nw, Keyring *ring)
 }
 
 /*
- * Parse a keyring's text (modified in place) into ring.  Returns false,
- * without saying what a line held, if any line is malformed: a keyring
- * line carries key material.
+ * Parse a keyring's text of len bytes (modified in place; text[len] must
+ * be writable) into ring.  Returns false, without saying what a line held,
+ * if any line is malformed, if the text holds a NUL byte (which would hide
+ * what follows it), or if an alias names a key the keyring lacks: a
+ * keyring is read whole or not at all.
  */
 bool
-keyring_parse(char *text, Keyring *ring)
+keyring_parse(char *text, size_t len, Keyring *ring)
 {
 	char	   *save = NULL;
 
 	memset(ring, 0, sizeof(Keyring));
+	if (memchr(text, '\0', len) != NULL)
+		return false;
+	text[len] = '\0';
 	for (char *line = strtok_r(text, "\n", &save); line != NULL;
 		 line = strtok_r(NULL, "\n", &save))
 	{
 		char	   *w[6];
 		char	   *wsave = NULL;
 		int			nw = 0;
-		size_t		len = strlen(line);
+		size_t		n = strlen(line);
 
-		if (len > 0 && line[len - 1] == '\r')
-			line[--len] = '\0';
-		if (len == 0 || line[0] == '#')
+		if (n > 0 && line[n - 1] == '\r')
+			line[--n] = '\0';
+		if (n == 0 || line[0] == '#')
 			continue;
 		for (char *t = strtok_r(line, " \t", &wsave); t != NULL && nw < 6;
 			 t = strtok_r(NULL, " \t", &wsave))
@@ -178,6 +186,9 @@ keyring_parse(char *text, Keyring *ring)
 			strcmp(w[0], "alias") == 0 ? !parse_alias(w, nw, ring) : true)
 			return false;
 	}
+	for (int i = 0; i < ring->naliases; i++)
+		if (keyring_resolve(ring, ring->aliases[i].id) == NULL)
+			return false;
 	return true;
 }
 

@@ -51,7 +51,7 @@ typedef struct Keyring
 	KeyringAlias aliases[KEYRING_MAX_ALIASES];
 } Keyring;
 
-extern bool keyring_parse(char *text, Keyring *ring);
+extern bool keyring_parse(char *text, size_t len, Keyring *ring);
 extern size_t keyring_format(const Keyring *ring, char *buf, size_t cap);
 extern bool keyring_valid_id(const char *s);
 extern bool keyring_valid_alias(const char *s);

@@ -467,6 +467,17 @@ ledger_keys_check(void)
 	PG_END_TRY();
 }
 
+/* When the newest root key version was made, for the rotation policy. */
+TimestampTz
+ledger_keys_root_created_at(void)
+{
+	TupleDesc	desc;
+	HeapTuple	tup = root_row(0, 0, &desc);
+	bool		isnull;
+
+	return DatumGetTimestampTz(heap_getattr(tup, Anum_key_created_at, desc, &isnull));
+}
+
 /* What ledger_status() shows of the newest root key. */
 void
 ledger_keys_root_info(LedgerRootInfo *info)
@@ -607,6 +618,12 @@ ledger_create_data_key(int64 table_id)
 
 	/* A new key exposes no data: it needs a usable key, not the grant. */
 	ledger_check_key_status();
+	/*
+	 * Lock before reading which root version is current: the last step of
+	 * a root key rotation waits on this lock for keys made under the old
+	 * version (see ledger_keys_finish_root_rotation).
+	 */
+	LockRelationOid(ledger_relation_oid("keys"), RowExclusiveLock);
 	root = current_root_key();
 	key_id = next_key_id();
 	ledger_random_bytes(key, LEDGER_KEY_LEN);
@@ -676,15 +693,10 @@ update_key_row(HeapTuple old, Datum *values, bool *nulls, bool *repl)
 	table_close(rel, NoLock);
 }
 
-/*
- * Re-wrap the root key with another provider key: an id the provider
- * knows, or NULL for its default.  O(1): the data keys stay as they are.
- */
-void
-ledger_keys_rewrap_root(const char *provider_key)
+/* Re-wrap one root key version with another provider key. */
+static void
+rewrap_root(HeapTuple tup, TupleDesc desc, const char *provider_key)
 {
-	TupleDesc	desc;
-	HeapTuple	tup = root_row(0, 0, &desc);
 	Datum		values[Natts_keys];
 	bool		nulls[Natts_keys] = {0};
 	bool		repl[Natts_keys] = {0};
@@ -699,11 +711,13 @@ ledger_keys_rewrap_root(const char *provider_key)
 				  int_column(tup, desc, Anum_key_version), provider_key, false,
 				  wrapped, &ref);
 	}
-	PG_FINALLY();
+	PG_CATCH();
 	{
 		ledger_wipe(key, sizeof(key));
+		PG_RE_THROW();
 	}
 	PG_END_TRY();
+	ledger_wipe(key, sizeof(key));
 	values[Anum_key_wrapped - 1] = PointerGetDatum(wrapped_datum(wrapped));
 	repl[Anum_key_wrapped - 1] = true;
 	set_provider_ref(values, nulls, &ref);
@@ -712,6 +726,32 @@ ledger_keys_rewrap_root(const char *provider_key)
 	repl[Anum_key_provider_key_version - 1] = true;
 	repl[Anum_key_provider_key_alias - 1] = true;
 	update_key_row(tup, values, nulls, repl);
+}
+
+/*
+ * Re-wrap the root key with another provider key: an id or alias the
+ * provider knows, or NULL for its default.  Every active version, so that
+ * the old provider key is needed by nothing afterwards, even if a root key
+ * rotation failed halfway.  O(1): the data keys stay as they are.
+ */
+void
+ledger_keys_rewrap_root(const char *provider_key)
+{
+	Relation	rel = table_open(ledger_relation_oid("keys"), RowExclusiveLock);
+	TupleDesc	desc = RelationGetDescr(rel);
+	SysScanDesc scan = systable_beginscan(rel, InvalidOid, false,
+										  GetLatestSnapshot(), 0, NULL);
+	HeapTuple	tup;
+	List	   *roots = NIL;
+	ListCell   *lc;
+
+	while ((tup = systable_getnext(scan)) != NULL)
+		if (key_row_matches(tup, desc, 0, 0))
+			roots = lappend(roots, heap_copytuple(tup));
+	systable_endscan(scan);
+	foreach(lc, roots)
+		rewrap_root((HeapTuple) lfirst(lc), desc, provider_key);
+	table_close(rel, NoLock);
 }
 
 /*
@@ -733,7 +773,9 @@ ledger_keys_add_root_version(void)
 	ledger_random_bytes(key, LEDGER_KEY_LEN);
 	PG_TRY();
 	{
-		store_root(int_column(tup, desc, Anum_key_id), version, key, ref.key_id, false);
+		/* Named as before: the new version keeps following an alias. */
+		store_root(int_column(tup, desc, Anum_key_id), version, key,
+				   ref.alias[0] != '\0' ? ref.alias : ref.key_id, false);
 	}
 	PG_FINALLY();
 	{

@@ -365,6 +365,8 @@ holds_grant(Oid user, int slot)
 static void
 check_grant(void)
 {
+	if (!ledger_require_key_grant)
+		return;
 	if (!holds_grant(GetUserId(), 0) || !holds_grant(GetOuterUserId(), 1))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -405,9 +407,24 @@ check_transport(void)
 }
 
 /*
- * Refuse the use of ledger data unless the connection, the caller's key
- * grant and the ledger's key all allow it.  Called before every read or
- * write of a ledger row; the common case is three cached comparisons.
+ * Refuse any use of a ledger table's data, rows or not, unless the
+ * connection and the ledger's key allow it: called as a scan, an index
+ * fetch or a write begins, so that even a read of the plaintext set, or
+ * of an empty table, is refused while the key is inaccessible.
+ */
+void
+ledger_check_use(void)
+{
+	check_transport();
+	ledger_check_key_status();
+}
+
+/*
+ * Refuse the use of a data key unless the connection, the key grant and
+ * the ledger's key all allow it.  Every read and write of a sealed row
+ * uses one; what opens no sealed row (VACUUM FULL copying sealed tuples,
+ * an index build on an empty table) needs no grant.  The common case is
+ * three cached comparisons.
  */
 void
 ledger_check_access(void)

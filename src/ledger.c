@@ -84,6 +84,7 @@ ledger_shmem_request(void)
 {
 	if (prev_shmem_request)
 		prev_shmem_request();
+	ledger_key_events_shmem_request();
 	RequestAddinShmemSpace(add_size(add_size(ledger_chain_shmem_size(),
 											 ledger_worker_shmem_size()),
 									add_size(ledger_key_status_shmem_size(),

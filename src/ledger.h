@@ -114,7 +114,9 @@ extern bool ledger_default_deletion_protection;
 extern int	ledger_seal_interval;
 extern int	ledger_key_check_interval;
 extern bool ledger_require_secure_transport;
+extern bool ledger_require_key_grant;
 extern int	ledger_key_change_batch;
+extern int	ledger_root_key_rotation_period;
 extern void ledger_define_gucs(void);
 
 /* crypto.c */
@@ -167,6 +169,7 @@ extern void ledger_keys_bootstrap(void);
 extern void ledger_keys_check(void);
 extern void ledger_keys_forget(void);
 extern void ledger_keys_root_info(LedgerRootInfo *info);
+extern TimestampTz ledger_keys_root_created_at(void);
 extern void ledger_keys_rewrap_root(const char *provider_key);
 extern int32 ledger_keys_add_root_version(void);
 extern int	ledger_keys_rewrap_data(int32 version, int limit);
@@ -185,11 +188,13 @@ extern void ledger_key_status_failed(const ErrorData *e);
 extern void ledger_key_status_ok(void);
 extern void ledger_key_status_check(void);
 extern void ledger_check_key_status(void);
+extern void ledger_check_use(void);
 extern void ledger_check_access(void);
 
 /* keyevents.c: ledger.key_events, through a shared ring */
 extern Size ledger_key_events_shmem_size(void);
 extern void ledger_key_events_shmem_init(void);
+extern void ledger_key_events_shmem_request(void);
 extern void ledger_key_event(const char *event, const LedgerProviderRef *ref,
 							 int32 node_id, int32 node_version, int64 change_id,
 							 const char *outcome);
@@ -198,6 +203,7 @@ extern void ledger_key_events_flush(void);
 /* keychange.c: the key change queue, worked off by the worker */
 extern void ledger_keychange_init(void);
 extern void ledger_key_changes_run(void);
+extern void ledger_key_rotation_policy(void);
 extern bool ledger_key_change_progress(char **kind, int64 *done, int64 *total);
 
 /* catalog.c: ledger.tables, the plaintext set and per-table caches */
@@ -241,7 +247,7 @@ extern Bitmapset *ledger_attnums(const Bitmapset *offset_attnos);
 extern Bitmapset *ledger_index_attnums(Relation rel);
 extern Bitmapset *ledger_plainset_of(Oid relid);
 extern int32 ledger_tables_to_rekey(int64 *count);
-extern int	ledger_rekey_tables(int32 floor, int limit);
+extern int	ledger_rekey_tables(int32 floor, int limit, int *busy);
 
 /* payload.c: canonical rows, sealing and opening */
 #define LEDGER_OP_INSERT	'I'

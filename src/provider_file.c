@@ -135,7 +135,7 @@ read_keyring(const char *path)
 		inaccessible(path, "could not be read completely");
 	}
 	ring = palloc(sizeof(Keyring));
-	ok = keyring_parse(text, ring);
+	ok = keyring_parse(text, n, ring);
 	ledger_wipe(text, st.st_size);
 	pfree(text);
 	if (!ok)
@@ -208,6 +208,13 @@ create_keyring(const char *path)
 				 errmsg("could not create keyring file \"%s\": %m", path)));
 	}
 	unlink(tmp);
+	/* The root key it wraps is durable at commit; the keyring must be too. */
+	{
+		char	   *dir = pstrdup(path);
+
+		get_parent_directory(dir);
+		fsync_fname(dir[0] ? dir : ".", true);
+	}
 	ereport(LOG,
 			(errmsg("ledger created keyring file \"%s\" with provider key %s", path, id)));
 }

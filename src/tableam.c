@@ -62,7 +62,7 @@ static MemoryContext write_cxt = NULL;
 static MemoryContext
 begin_write(void)
 {
-	ledger_check_access();
+	ledger_check_use();
 	/* Blocks stay below malloc's mmap threshold, so resets are cheap. */
 	if (write_cxt == NULL)
 		write_cxt = AllocSetContextCreate(TopMemoryContext, "ledger write",
@@ -223,7 +223,7 @@ ledger_scan_begin(Relation rel, Snapshot snapshot, int nkeys,
 {
 	LedgerScanDesc scan;
 
-	ledger_check_access();
+	ledger_check_use();
 	scan = palloc0(sizeof(LedgerScanDescData));
 	scan->heap = heapam->scan_begin(rel, snapshot, 0, NULL, pscan, flags);
 	scan->rs_base = *scan->heap;
@@ -319,7 +319,7 @@ ledger_index_fetch_begin(Relation rel)
 {
 	LedgerIndexFetch *fetch;
 
-	ledger_check_access();
+	ledger_check_use();
 	fetch = palloc0(sizeof(LedgerIndexFetch));
 	fetch->heap = heapam->index_fetch_begin(rel);
 	fetch->base.rel = rel;

@@ -361,7 +361,10 @@ work_once(WorkerClock *clock)
 		clock->last_seal = now;
 	}
 	if (installed)
+	{
+		ledger_key_rotation_policy();
 		ledger_key_events_flush();
+	}
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 	pgstat_report_stat(false);

@@ -29,11 +29,10 @@ LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 	if (size >= sizeof(text))
 		return 0;
 	memcpy(text, data, size);
-	text[size] = '\0';
-	if (!keyring_parse(text, &a))
+	if (!keyring_parse(text, size, &a))
 		return 0;
 	n = keyring_format(&a, out, sizeof(out));
-	if (n >= sizeof(out) || !keyring_parse(out, &b) || memcmp(&a, &b, sizeof(a)) != 0)
+	if (n >= sizeof(out) || !keyring_parse(out, n, &b) || memcmp(&a, &b, sizeof(a)) != 0)
 		abort();
 	for (int i = 0; i < a.nkeys; i++)
 		if (keyring_find(&a, a.keys[i].id, a.keys[i].version) != &a.keys[i] ||

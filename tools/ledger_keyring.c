@@ -35,6 +35,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -105,8 +108,7 @@ load(int may_be_new)
 	close(fd);
 	if (n != st.st_size)
 		fail(2, "could not read keyring \"%s\"", path);
-	text[n] = '\0';
-	if (!keyring_parse(text, &ring))
+	if (!keyring_parse(text, (size_t) n, &ring))
 		fail(2, "keyring \"%s\" is malformed", path);
 	OPENSSL_cleanse(text, sizeof(text));
 }
@@ -148,6 +150,42 @@ save(void)
 	OPENSSL_cleanse(text, sizeof(text));
 }
 
+/* Key material in memory must not end up in a core file. */
+static void
+protect_process(void)
+{
+	struct rlimit none = {0, 0};
+
+	(void) setrlimit(RLIMIT_CORE, &none);
+#ifdef PR_SET_DUMPABLE
+	(void) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+#endif
+}
+
+/*
+ * Work on the file a symbolic link names, so that the rename replaces the
+ * keyring itself, and hold an exclusive lock on "<keyring>.lock" until
+ * exit, so that two runs never lose each other's changes.
+ */
+static void
+lock_keyring(void)
+{
+	static char real[PATH_MAX];
+	char		lockpath[PATH_MAX + 8];
+	int			fd;
+
+	if (realpath(path, real) != NULL)
+		path = real;
+	else if (errno != ENOENT)
+		fail(2, "could not resolve \"%s\": %s", path, strerror(errno));
+	snprintf(lockpath, sizeof(lockpath), "%s.lock", path);
+	fd = open(lockpath, O_RDWR | O_CREAT, 0600);
+	if (fd < 0)
+		fail(2, "could not open lock file \"%s\": %s", lockpath, strerror(errno));
+	if (flock(fd, LOCK_EX) != 0)
+		fail(2, "could not lock \"%s\": %s", lockpath, strerror(errno));
+}
+
 static void
 random_bytes(uint8_t *out, int n)
 {
@@ -161,7 +199,7 @@ key_named(const char *name)
 {
 	const char *id = keyring_resolve(&ring, name);
 
-	if (id == NULL)
+	if (id == NULL || keyring_newest(&ring, id, 0) == NULL)
 		fail(1, "the keyring has no key %s", name);
 	return id;
 }
@@ -251,8 +289,10 @@ cmd_list(void)
 		if (k->state == KEYRING_PENDING_DELETION)
 		{
 			time_t		t = (time_t) k->delete_at;
+			struct tm  *tm = gmtime(&t);
 
-			strftime(when, sizeof(when), " (deletion %Y-%m-%d %H:%M UTC)", gmtime(&t));
+			if (tm != NULL)
+				strftime(when, sizeof(when), " (deletion %Y-%m-%d %H:%M UTC)", tm);
 		}
 		printf("%-36s  %7d  %-16s", k->id, (int) k->version, keyring_state_name(k->state));
 		for (int j = 0; j < ring.naliases; j++)
@@ -312,6 +352,8 @@ cmd_schedule_deletion(const char *name, int days)
 		fail(1, "key %s is pending deletion already", id);
 	set_state(id, -1, KEYRING_PENDING_DELETION, when);
 	save();
+	if (gmtime(&t) == NULL)
+		fail(2, "the deletion date cannot be shown");
 	strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M UTC", gmtime(&t));
 	printf("%s pending deletion on %s; until then: ledger-keyring cancel-deletion %s\n",
 		   id, buf, id);
@@ -361,7 +403,12 @@ cmd_import(const char *id)
 	if (!keyring_valid_id(id))
 		fail(1, "\"%s\" is not a key id: 1 to %d characters of a-z, 0-9 and -", id, KEYRING_ID_LEN);
 	load(1);
-	n = fread(hex, 1, sizeof(hex) - 1, stdin);
+	/* read(), not stdio: no copy of the material stays in a buffer. */
+	{
+		ssize_t		r = read(0, hex, sizeof(hex) - 1);
+
+		n = r > 0 ? (size_t) r : 0;
+	}
 	while (n > 0 && (hex[n - 1] == '\n' || hex[n - 1] == '\r'))
 		n--;
 	hex[n] = '\0';
@@ -377,8 +424,10 @@ cmd_import(const char *id)
 
 		if (one == NULL)
 			fail(2, "out of memory");
-		snprintf(line, sizeof(line), "key %s 1 enabled %s\n", id, hex);
-		ok = n == 2 * KEYRING_MATERIAL_LEN && keyring_parse(line, one) && one->nkeys == 1;
+		int			len = snprintf(line, sizeof(line), "key %s 1 enabled %s\n", id, hex);
+
+		ok = n == 2 * KEYRING_MATERIAL_LEN && len < (int) sizeof(line) &&
+			keyring_parse(line, (size_t) len, one) && one->nkeys == 1;
 		if (ok)
 			memcpy(k->material, one->keys[0].material, KEYRING_MATERIAL_LEN);
 		OPENSSL_cleanse(line, sizeof(line));
@@ -407,6 +456,8 @@ main(int argc, char **argv)
 	if (path == NULL || path[0] == '\0' || i >= argc)
 		usage();
 	umask(077);
+	protect_process();
+	lock_keyring();
 	cmd = argv[i++];
 #define ARGS(n) do { if (argc - i != (n)) usage(); } while (0)
 	if (strcmp(cmd, "create") == 0)
@@ -470,7 +521,14 @@ main(int argc, char **argv)
 		int			days = 30;
 
 		if (argc - i == 3 && strcmp(argv[i + 1], "--days") == 0)
-			days = atoi(argv[i + 2]);
+		{
+			char	   *end;
+			long		d = strtol(argv[i + 2], &end, 10);
+
+			if (*argv[i + 2] == '\0' || *end != '\0' || d < 0 || d > 1000)
+				fail(1, "--days takes a whole number of days");
+			days = (int) d;
+		}
 		else
 			ARGS(1);
 		cmd_schedule_deletion(argv[i], days);

@@ -256,8 +256,7 @@ provider_key(const char *path, const char *id, int64_t version, uint8_t *out)
 		die(2, "could not open keyring %s: %s", path, strerror(errno));
 	n = fread(text, 1, sizeof(text) - 1, f);
 	fclose(f);
-	text[n] = '\0';
-	if (!keyring_parse(text, &ring))
+	if (!keyring_parse(text, n, &ring))
 	{
 		OPENSSL_cleanse(text, sizeof(text));
 		OPENSSL_cleanse(&ring, sizeof(ring));

@@ -195,13 +195,16 @@ CONF
   # analyze_sealed_columns: so that planner statistics, and so plans, match
   # heap's.  default_deletion_protection off: protection is a feature of its
   # own (docs/reference.md); left on, every DROP TABLE of the suites fails,
-  # and then every later CREATE of the same name.
+  # and then every later CREATE of the same name.  require_key_grant off:
+  # the suites read and write as roles of their own, which hold table
+  # privileges only; the key grant is tested by ledger's own suites.
   if [[ $mode == ledger && $AM == ledger ]]; then
     as_pg tee -a "$DATA/postgresql.conf" >/dev/null <<'CONF'
 shared_preload_libraries = 'ledger'
 ledger.keyring_file = '../ledger.keyring'
 ledger.analyze_sealed_columns = on
 ledger.default_deletion_protection = off
+ledger.require_key_grant = off
 CONF
   fi
   # Extra settings for a run, e.g. to see one of ledger's defaults at work.

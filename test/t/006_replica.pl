@@ -132,6 +132,23 @@ is(psql_out($standby, 'SELECT status FROM ledger_status()'), 'ENABLED',
 	'the standby came back by itself, with no worker');
 compare('after the keyring came back');
 
+# Key changes on the primary reach the standby through WAL; it reads with
+# the same keyring throughout, and refuses to change keys itself.
+foreach my $kind ('root_key', 'data_keys')
+{
+	my $id = $primary->safe_psql('postgres', "SELECT ledger_rotate_key('$kind')");
+	ok($primary->poll_query_until('postgres',
+		"SELECT state FROM ledger.key_changes WHERE change_id = $id", 'done'),
+		"the primary's $kind change is done");
+	$primary->safe_psql('postgres', qq{INSERT INTO t VALUES ($id + 3000, 'after $kind', '{}', 4)});
+	$primary->wait_for_catchup($standby, 'replay', $primary->lsn('insert'));
+	compare("after a $kind change on the primary");
+}
+$e = psql_error($standby, 'SELECT ledger_rotate_key()');
+is($e->{sqlstate}, '25006', 'a standby refuses to change keys');
+is(psql_out($standby, q{SELECT count(*) FROM pg_stat_activity WHERE backend_type LIKE 'ledger%'}),
+	'0', 'still no ledger worker on the standby');
+
 # The promoted standby writes ledger rows of its own.
 $standby->promote;
 $standby->poll_query_until('postgres', 'SELECT NOT pg_is_in_recovery()')

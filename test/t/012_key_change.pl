@@ -207,6 +207,56 @@ is($node->safe_psql('postgres', q{
 	'1', 'one root version is active');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM late'), '1', 'the late table reads');
 
+# --- A data key rotation does not wait on a session ------------------------
+
+# A session holds a lock that conflicts with the rotation's on one table:
+# the worker gives every other table its key, keeps the change running,
+# and finishes once the session lets go.
+($sin, $sout, $serr) = ('', '', '');
+$session = IPC::Run::start(
+	[ 'psql', '-XAtq', '-d', $node->connstr('postgres') ],
+	'<', \$sin, '>', \$sout, '2>', \$serr);
+$sin .= "BEGIN; LOCK TABLE extra7 IN SHARE UPDATE EXCLUSIVE MODE; SELECT 'locked';\n";
+$session->pump until $sout =~ /locked/;
+my $held_key = $node->safe_psql('postgres',
+	q{SELECT data_key_id FROM ledger.tables WHERE relid = 'extra7'::regclass});
+my $rekey = $node->safe_psql('postgres', q{SELECT ledger_rotate_key('data_keys')});
+ok($node->poll_query_until('postgres', qq{
+	SELECT done_count = total_count - 1 FROM ledger.key_changes WHERE change_id = $rekey}),
+	'a data key rotation goes round a table a session has locked');
+is($node->safe_psql('postgres', qq{
+	SELECT state || ' ' || (SELECT data_key_id FROM ledger.tables WHERE relid = 'extra7'::regclass)
+	  FROM ledger.key_changes WHERE change_id = $rekey}),
+	"running $held_key", '... keeping that table\'s key and the change running');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_stat_activity
+	WHERE backend_type = 'ledger worker' AND wait_event_type = 'Lock'}),
+	'0', '... without the worker waiting on the lock');
+$sin .= "COMMIT;\n\\q\n";
+$session->finish;
+ok($node->poll_query_until('postgres',
+	"SELECT state FROM ledger.key_changes WHERE change_id = $rekey", 'done'),
+	'once the session lets go, the rotation finishes');
+isnt($node->safe_psql('postgres',
+	q{SELECT data_key_id FROM ledger.tables WHERE relid = 'extra7'::regclass}),
+	$held_key, '... with a new key for that table too');
+
+# --- The automatic rotation policy ------------------------------------------
+
+my $before = $node->safe_psql('postgres', 'SELECT max(change_id) FROM ledger.key_changes');
+$node->safe_psql('postgres', q{ALTER SYSTEM SET ledger.root_key_rotation_period = '2s'});
+$node->reload;
+ok($node->poll_query_until('postgres', qq{
+	SELECT count(*) >= 2 FROM ledger.key_changes
+	 WHERE change_id > $before AND kind = 'root_key' AND state = 'done'}),
+	'with ledger.root_key_rotation_period set, the worker rotates the root key by itself, again and again');
+$node->safe_psql('postgres', 'ALTER SYSTEM RESET ledger.root_key_rotation_period');
+$node->reload;
+ok($node->poll_query_until('postgres', q{
+	SELECT current_setting('ledger.root_key_rotation_period') = '0'
+	   AND status = 'ENABLED' FROM ledger_status()}),
+	'turned off, the rotations stop');
+all_rows_read('after automatic rotations');
+
 # --- An immediate shutdown in the middle of a change ----------------------
 
 my ($wout, $werr) = ('', '');
@@ -227,7 +277,8 @@ is($node->safe_psql('postgres', qq{
 	SELECT finished_at > pg_postmaster_start_time() FROM ledger.key_changes WHERE change_id = $id}),
 	't', '... resumed by the restarted worker');
 is($node->safe_psql('postgres', q{
-	SELECT count(*) FILTER (WHERE parent_version = 4) = count(*) FROM ledger.keys WHERE kind = 'data'}),
+	SELECT count(*) FILTER (WHERE parent_version = (SELECT max(version) FROM ledger.keys WHERE kind = 'root'))
+	     = count(*) FROM ledger.keys WHERE kind = 'data'}),
 	't', '... and every data key is wrapped by the newest root key');
 all_rows_read('after a crash in the middle of a key change');
 

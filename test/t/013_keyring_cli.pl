@@ -222,7 +222,22 @@ chmod(0640, $keyring);
 is($rc, 2, 'a keyring readable by the group is refused');
 like($err, qr/chmod 0600/, '... with the command that fixes it');
 chmod(0600, $keyring);
-is(sprintf('%04o', file_mode($keyring)), '0600', 'the console keeps the keyring at mode 0600');
+# The console writes a new file; its mode is the console's own choice.
+umask(0022);
+kr_ok('creates a key', 'create');
+is(sprintf('%04o', file_mode($keyring)), '0600', 'the console writes the keyring with mode 0600 whatever the umask');
+
+# A keyring with a NUL byte would hide what follows it: refused whole.
+my $good = slurp_file($keyring);
+open(my $nul, '>', "$keyring.nul") or die; print $nul "# x\0\n$good"; close $nul;
+chmod(0600, "$keyring.nul");
+($rc, $out, $err) = do {
+	my ($o, $r) = ('', '');
+	IPC::Run::run([ 'ledger-keyring', '--keyring', "$keyring.nul", 'list' ], '>', \$o, '2>', \$r);
+	($? >> 8, $o, $r);
+};
+is($rc, 2, 'a keyring with a NUL byte is refused');
+like($err, qr/malformed/, '... as malformed');
 
 $e = psql_error($node, q{SELECT ledger_rotate_key('provider_key', 'alias/none')});
 is($e->{sqlstate}, '42704', 'ledger_rotate_key refuses an alias the keyring lacks');
