@@ -20,6 +20,7 @@
 #define KEYRING_MATERIAL_LEN	32
 #define KEYRING_MAX_KEYS		256
 #define KEYRING_MAX_ALIASES		64
+#define KEYRING_MAX_FILE_SIZE	(64 * 1024)	/* a keyring file is refused above */
 
 typedef enum KeyringState
 {

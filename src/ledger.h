@@ -21,6 +21,7 @@
 #include "access/tupdesc.h"
 #include "executor/tuptable.h"
 #include "fmgr.h"
+#include "keyring.h"
 #include "lib/stringinfo.h"
 #include "nodes/bitmapset.h"
 #include "port/pg_bswap.h"
@@ -140,8 +141,8 @@ extern void ledger_sha256(const uint8 *data, size_t len, uint8 *out);
 extern void ledger_wipe(void *buf, size_t len);
 
 /* provider_file.c: the embedded keyring-file provider */
-#define LEDGER_PROVIDER_KEY_ID_LEN 36
-#define LEDGER_PROVIDER_ALIAS_LEN 64
+#define LEDGER_PROVIDER_KEY_ID_LEN KEYRING_ID_LEN
+#define LEDGER_PROVIDER_ALIAS_LEN KEYRING_ALIAS_LEN
 typedef struct LedgerProviderRef
 {
 	char		key_id[LEDGER_PROVIDER_KEY_ID_LEN + 1];

@@ -24,11 +24,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "keyring.h"
 #include "miscadmin.h"
 #include "storage/fd.h"
 
-#define KEYRING_MAX_SIZE	(64 * 1024)
 
 static void
 keyring_wipe(Keyring *ring)
@@ -112,7 +110,7 @@ read_keyring(const char *path)
 		CloseTransientFile(fd);
 		inaccessible(path, strerror(errno));
 	}
-	if (!S_ISREG(st.st_mode) || st.st_size > KEYRING_MAX_SIZE)
+	if (!S_ISREG(st.st_mode) || st.st_size > KEYRING_MAX_FILE_SIZE)
 	{
 		CloseTransientFile(fd);
 		inaccessible(path, "not a regular keyring file of at most 64 kB");

@@ -47,12 +47,11 @@
 
 #include "keyring.h"
 
-#define KEYRING_FILE_MAX	(64 * 1024)
 #define DAY_SECONDS			86400
 
 static const char *path;
 static Keyring ring;
-static char text[KEYRING_FILE_MAX + 1];
+static char text[KEYRING_MAX_FILE_SIZE + 1];
 
 static void
 wipe(void)
@@ -100,7 +99,7 @@ load(int may_be_new)
 			return;
 		fail(2, "could not open keyring \"%s\": %s", path, strerror(errno));
 	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > KEYRING_FILE_MAX)
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > KEYRING_MAX_FILE_SIZE)
 		fail(2, "\"%s\" is not a keyring file of at most 64 kB", path);
 	if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0 || st.st_uid != geteuid())
 		fail(2, "keyring \"%s\" is accessible to other users; run: chmod 0600 %s", path, path);

@@ -246,7 +246,7 @@ static int
 provider_key(const char *path, const char *id, int64_t version, uint8_t *out)
 {
 	FILE	   *f = fopen(path, "r");
-	static char text[64 * 1024 + 1];
+	static char text[KEYRING_MAX_FILE_SIZE + 1];
 	static Keyring ring;
 	size_t		n;
 	KeyringKey *k;
