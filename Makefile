@@ -6,7 +6,11 @@ OBJS = \
 	src/ledger.o \
 	src/guc.o \
 	src/crypto.o \
+	src/provider.o \
+	src/provider_call.o \
 	src/provider_file.o \
+	src/provider_command.o \
+	src/provider_pkcs11.o \
 	src/keyring.o \
 	src/keys.o \
 	src/keystatus.o \
@@ -46,9 +50,11 @@ ISOLATION_OPTS = --inputdir=$(srcdir)/test \
 TAP_TESTS = 1
 PROVE_TESTS = test/t/*.pl
 
-PG_CPPFLAGS = -I$(srcdir)/src -Wall -Wextra -Werror \
+P11KIT_CFLAGS := $(shell pkg-config --cflags p11-kit-1)
+P11KIT_LIBS := $(shell pkg-config --libs p11-kit-1)
+PG_CPPFLAGS = -I$(srcdir)/src $(P11KIT_CFLAGS) -Wall -Wextra -Werror \
 	-Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers
-SHLIB_LINK = -lcrypto -ljansson
+SHLIB_LINK = -lcrypto -ljansson $(P11KIT_LIBS)
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)

@@ -28,6 +28,18 @@ CREATE SEQUENCE ledger.table_id_seq;
 CREATE SEQUENCE ledger.key_id_seq AS integer;
 CREATE SEQUENCE ledger.document_id_seq CACHE 32;
 
+-- Key providers: where the provider key lives.  options is a JSON object
+-- of strings and numbers that the type defines (docs/key-management.md);
+-- never a secret.  CREATE EXTENSION registers "file", the keyring file.
+CREATE TABLE ledger.providers (
+    name        text        NOT NULL PRIMARY KEY,
+    type        text        NOT NULL CHECK (type IN ('file', 'command', 'pkcs11')),
+    options     jsonb       NOT NULL,
+    created_at  timestamptz NOT NULL,
+    created_by  name        NOT NULL,
+    changed_at  timestamptz
+) USING ledger_internal;
+
 -- The key hierarchy: a root key wrapped by the provider key, and data keys
 -- wrapped by the root key.  "wrapped" is nonce || ciphertext || tag.
 CREATE TABLE ledger.keys (
@@ -66,7 +78,8 @@ CREATE TABLE ledger.key_changes (
     requested_by  name        NOT NULL,
     started_at    timestamptz,
     finished_at   timestamptz,
-    error         text
+    error         text,
+    provider      text
 ) USING ledger_internal;
 
 -- The audit trail of key use: every use of a provider key (wrap, unwrap,
@@ -78,7 +91,7 @@ CREATE TABLE ledger.key_events (
     event_id              bigint      NOT NULL PRIMARY KEY,
     occurred_at           timestamptz NOT NULL,
     event                 text        NOT NULL,
-    provider              text        NOT NULL,
+    provider              text,
     provider_key_id       text,
     provider_key_version  integer,
     node_id               integer,
@@ -152,13 +165,21 @@ REVOKE ALL ON ALL SEQUENCES IN SCHEMA ledger FROM PUBLIC;
 -- The key grant: reading or writing ledger rows needs membership in this
 -- role besides table privileges.  Roles belong to the cluster, so it may
 -- exist already (another ledger database); DROP EXTENSION leaves it.
+-- ledger_key_admin manages providers and key changes, without the key
+-- grant: it never reads ledger rows.
 DO $$
 BEGIN
     IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'ledger_key_user') THEN
         CREATE ROLE ledger_key_user NOLOGIN;
     END IF;
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'ledger_key_admin') THEN
+        CREATE ROLE ledger_key_admin NOLOGIN;
+    END IF;
 END
 $$;
+GRANT USAGE ON SCHEMA ledger TO ledger_key_admin;
+GRANT SELECT ON ledger.providers, ledger.keys, ledger.key_changes, ledger.key_events
+    TO ledger_key_admin;
 
 CREATE FUNCTION ledger.bootstrap()
 RETURNS void
@@ -209,11 +230,32 @@ GRANT EXECUTE ON FUNCTION ledger_status() TO pg_monitor;
 -- Queue a key change; the worker carries it out while the ledger stays
 -- available.  Returns the change's id in ledger.key_changes.
 CREATE FUNCTION ledger_rotate_key(kind text DEFAULT 'root_key',
-                                  provider_key text DEFAULT NULL)
+                                  provider_key text DEFAULT NULL,
+                                  provider text DEFAULT NULL)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'ledger_rotate_key'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE;
-REVOKE ALL ON FUNCTION ledger_rotate_key(text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION ledger_rotate_key(text, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ledger_rotate_key(text, text, text) TO ledger_key_admin;
+
+-- Key providers, for superusers and ledger_key_admin.
+CREATE FUNCTION ledger_create_provider(name text, type text, options jsonb DEFAULT '{}')
+RETURNS void
+AS 'MODULE_PATHNAME', 'ledger_create_provider'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE;
+CREATE FUNCTION ledger_alter_provider(name text, options jsonb)
+RETURNS void
+AS 'MODULE_PATHNAME', 'ledger_alter_provider'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE;
+CREATE FUNCTION ledger_drop_provider(name text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'ledger_drop_provider'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE;
+REVOKE ALL ON FUNCTION ledger_create_provider(text, text, jsonb),
+    ledger_alter_provider(text, jsonb), ledger_drop_provider(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ledger_create_provider(text, text, jsonb),
+    ledger_alter_provider(text, jsonb), ledger_drop_provider(text) TO ledger_key_admin;
+GRANT EXECUTE ON FUNCTION ledger_status() TO ledger_key_admin;
 
 CREATE FUNCTION ledger_verify(level text DEFAULT 'full',
                               OUT revisions bigint, OUT transactions bigint,

@@ -52,14 +52,16 @@ enum
 	Anum_change_started_at,
 	Anum_change_finished_at,
 	Anum_change_error,
-	Natts_changes = Anum_change_error
+	Anum_change_provider,
+	Natts_changes = Anum_change_provider
 };
 
 static const char *const change_kinds[] = {"provider_key", "root_key", "data_keys"};
 
 static bool wake_worker_at_commit = false;
 
-static int64 insert_change(Relation rel, const char *kind, const char *provider_key);
+static int64 insert_change(Relation rel, const char *kind, const char *provider,
+							const char *provider_key);
 
 /* The change in progress, or NULL: the oldest one not done or failed. */
 static HeapTuple
@@ -99,13 +101,16 @@ valid_kind(const char *kind)
 
 /*
  * ledger_rotate_key(kind text DEFAULT 'root_key', provider_key text
- * DEFAULT NULL) returns bigint: queue a key change and return its id.
+ * DEFAULT NULL, provider text DEFAULT NULL) returns bigint: queue a key
+ * change and return its id.  A provider key change stays with the
+ * current provider unless "provider" names another.
  */
 Datum
 ledger_rotate_key(PG_FUNCTION_ARGS)
 {
 	char	   *kind = PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
 	char	   *provider_key = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
+	char	   *provider = PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2));
 	Relation	rel;
 	HeapTuple	busy;
 	int64		id;
@@ -120,13 +125,22 @@ ledger_rotate_key(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("a provider key change needs the new provider key"),
 				 errhint("Call ledger_rotate_key('provider_key', '<key id>').")));
-	if (strcmp(kind, "provider_key") != 0 && provider_key != NULL)
+	if (strcmp(kind, "provider_key") != 0 && (provider_key != NULL || provider != NULL))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("only a provider key change takes a provider key"),
+				 errmsg("only a provider key change takes a provider key or a provider"),
 				 errhint("Call ledger_rotate_key('%s') without a key.", kind)));
 	if (provider_key != NULL)
-		ledger_provider_check_key(provider_key);
+	{
+		if (provider == NULL)
+		{
+			LedgerRootInfo root;
+
+			ledger_keys_root_info(&root);
+			provider = pstrdup(root.provider);
+		}
+		ledger_provider_check_key(provider, provider_key);
+	}
 	if (RecoveryInProgress())
 		ereport(ERROR,
 				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
@@ -147,7 +161,7 @@ ledger_rotate_key(PG_FUNCTION_ARGS)
 															   RelationGetDescr(rel), &isnull))),
 				 errhint("Wait until ledger_status() no longer shows it, then ask again.")));
 	}
-	id = insert_change(rel, kind, provider_key);
+	id = insert_change(rel, kind, provider, provider_key);
 	table_close(rel, NoLock);
 	ledger_worker_ensure();
 	wake_worker_at_commit = true;
@@ -156,7 +170,8 @@ ledger_rotate_key(PG_FUNCTION_ARGS)
 
 /* Queue a change: its row, and the event that records the request. */
 static int64
-insert_change(Relation rel, const char *kind, const char *provider_key)
+insert_change(Relation rel, const char *kind, const char *provider,
+			  const char *provider_key)
 {
 	Datum		values[Natts_changes];
 	bool		nulls[Natts_changes];
@@ -177,6 +192,8 @@ insert_change(Relation rel, const char *kind, const char *provider_key)
 	{
 		values[Anum_change_provider_key - 1] = CStringGetTextDatum(provider_key);
 		nulls[Anum_change_provider_key - 1] = false;
+		values[Anum_change_provider - 1] = CStringGetTextDatum(provider);
+		nulls[Anum_change_provider - 1] = false;
 	}
 	CatalogTupleInsert(rel, heap_form_tuple(RelationGetDescr(rel), values, nulls));
 	ledger_key_event(psprintf("%s requested", kind), NULL, 0, 0, id,
@@ -205,7 +222,7 @@ ledger_key_rotation_policy(void)
 	rel = table_open(ledger_relation_oid("key_changes"), NoLock);
 	busy = current_change(rel);
 	if (busy == NULL)
-		(void) insert_change(rel, "root_key", NULL);
+		(void) insert_change(rel, "root_key", NULL, NULL);
 	table_close(rel, NoLock);
 }
 
@@ -260,10 +277,12 @@ change_step(void)
 	{
 		char	   *target_key = TextDatumGetCString(heap_getattr(tup, Anum_change_provider_key,
 																  desc, &isnull));
+		char	   *target_provider = TextDatumGetCString(heap_getattr(tup, Anum_change_provider,
+																	   desc, &isnull));
 
 		/* A target that has gone or is disabled fails the change. */
-		ledger_provider_check_key(target_key);
-		ledger_keys_rewrap_root(target_key);
+		ledger_provider_check_key(target_provider, target_key);
+		ledger_keys_rewrap_root(target_provider, target_key);
 		done = 1;
 		finished = true;
 	}

@@ -38,6 +38,7 @@ typedef struct KeyEvent
 	Oid			dboid;			/* InvalidOid: free */
 	TimestampTz at;
 	char		event[32];
+	char		provider[NAMEDATALEN];	/* "": none */
 	char		provider_key_id[LEDGER_PROVIDER_KEY_ID_LEN + 1];
 	int32		provider_key_version;
 	int32		node_id;		/* the encryption context: the root key */
@@ -118,6 +119,7 @@ ledger_key_event(const char *event, const LedgerProviderRef *ref,
 	strlcpy(e.event, event, sizeof(e.event));
 	if (ref != NULL)
 	{
+		strlcpy(e.provider, ref->provider, sizeof(e.provider));
 		strlcpy(e.provider_key_id, ref->key_id, sizeof(e.provider_key_id));
 		e.provider_key_version = ref->version;
 	}
@@ -130,8 +132,8 @@ ledger_key_event(const char *event, const LedgerProviderRef *ref,
 	if (RecoveryInProgress() || ring == NULL)
 	{
 		ereport(LOG,
-				(errmsg("ledger key event: %s of provider key %s version %d for root key %d version %d by role %u: %s",
-						event, e.provider_key_id, e.provider_key_version,
+				(errmsg("ledger key event: %s of provider key %s version %d of provider \"%s\" for root key %d version %d by role %u: %s",
+						event, e.provider_key_id, e.provider_key_version, e.provider,
 						node_id, node_version, e.role, outcome)));
 		return;
 	}
@@ -166,11 +168,12 @@ insert_event(Relation rel, const KeyEvent *e)
 		Int64GetDatum(nextval_internal(ledger_relation_oid("key_event_id_seq"), false));
 	values[Anum_event_at - 1] = TimestampTzGetDatum(e->at);
 	values[Anum_event_event - 1] = CStringGetTextDatum(e->event);
-	values[Anum_event_provider - 1] = CStringGetTextDatum("file");
+	values[Anum_event_provider - 1] = CStringGetTextDatum(e->provider);
+	nulls[Anum_event_provider - 1] = (e->provider[0] == '\0');
 	values[Anum_event_provider_key_id - 1] = CStringGetTextDatum(e->provider_key_id);
 	nulls[Anum_event_provider_key_id - 1] = (e->provider_key_id[0] == '\0');
 	values[Anum_event_provider_key_version - 1] = Int32GetDatum(e->provider_key_version);
-	nulls[Anum_event_provider_key_version - 1] = (e->provider_key_id[0] == '\0');
+	nulls[Anum_event_provider_key_version - 1] = (e->provider_key_version == 0);
 	values[Anum_event_node_id - 1] = Int32GetDatum(e->node_id);
 	values[Anum_event_node_version - 1] = Int32GetDatum(e->node_version);
 	nulls[Anum_event_node_id - 1] = nulls[Anum_event_node_version - 1] = (e->node_id == 0);

@@ -84,6 +84,8 @@ typedef struct KeyCache
 
 static KeyCache *cache = NULL;
 
+static List *active_roots(Relation rel, const char *provider);
+
 
 /*
  * The key cache, emptied if the extension was dropped and created again
@@ -191,13 +193,13 @@ wrapped_datum(const uint8 *wrapped)
 
 static void
 fill_common(Datum *values, bool *nulls, int32 key_id, int32 version,
-			const char *kind, const uint8 *wrapped)
+			const char *kind, bytea *wrapped)
 {
 	memset(nulls, true, sizeof(bool) * Natts_keys);
 	values[Anum_key_id - 1] = Int32GetDatum(key_id);
 	values[Anum_key_version - 1] = Int32GetDatum(version);
 	values[Anum_key_kind - 1] = CStringGetTextDatum(kind);
-	values[Anum_key_wrapped - 1] = PointerGetDatum(wrapped_datum(wrapped));
+	values[Anum_key_wrapped - 1] = PointerGetDatum(wrapped);
 	values[Anum_key_state - 1] = CStringGetTextDatum("active");
 	values[Anum_key_created_at - 1] = TimestampTzGetDatum(GetCurrentTimestamp());
 	nulls[Anum_key_id - 1] = nulls[Anum_key_version - 1] = false;
@@ -208,13 +210,13 @@ fill_common(Datum *values, bool *nulls, int32 key_id, int32 version,
 static void
 set_provider_ref(Datum *values, bool *nulls, const LedgerProviderRef *ref)
 {
-	values[Anum_key_provider - 1] = CStringGetTextDatum("file");
+	values[Anum_key_provider - 1] = CStringGetTextDatum(ref->provider);
 	values[Anum_key_provider_key_id - 1] = CStringGetTextDatum(ref->key_id);
 	values[Anum_key_provider_key_version - 1] = Int32GetDatum(ref->version);
 	values[Anum_key_provider_key_alias - 1] = CStringGetTextDatum(ref->alias);
 	nulls[Anum_key_provider - 1] = false;
 	nulls[Anum_key_provider_key_id - 1] = false;
-	nulls[Anum_key_provider_key_version - 1] = false;
+	nulls[Anum_key_provider_key_version - 1] = (ref->version == 0);
 	nulls[Anum_key_provider_key_alias - 1] = (ref->alias[0] == '\0');
 }
 
@@ -294,13 +296,20 @@ find_key_row(int32 key_id, int32 version, TupleDesc *desc)
 	return found;
 }
 
+/*
+ * The wrapped bytes of a key row, and their length: a data key's are
+ * ours, a root key's are whatever its provider made of it.
+ */
 static const uint8 *
-wrapped_bytes(HeapTuple tup, TupleDesc desc)
+wrapped_bytes(HeapTuple tup, TupleDesc desc, int *len)
 {
 	bool		isnull;
 	bytea	   *w = DatumGetByteaPP(heap_getattr(tup, Anum_key_wrapped, desc, &isnull));
+	bool		root = text_column_is(tup, desc, Anum_key_kind, "root");
 
-	if (isnull || VARSIZE_ANY_EXHDR(w) != LEDGER_WRAPPED_LEN)
+	*len = isnull ? 0 : VARSIZE_ANY_EXHDR(w);
+	if (isnull || (root ? *len == 0 || *len > LEDGER_PROVIDER_WRAPPED_MAX :
+				   *len != LEDGER_WRAPPED_LEN))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("ledger key catalog entry is damaged"),
@@ -320,6 +329,8 @@ row_provider_ref(HeapTuple tup, TupleDesc desc, LedgerProviderRef *ref)
 				 errmsg("ledger key catalog entry is damaged"),
 				 errdetail("A root key in ledger.keys names no provider key.")));
 	strlcpy(ref->key_id, TextDatumGetCString(d), sizeof(ref->key_id));
+	d = heap_getattr(tup, Anum_key_provider, desc, &isnull);
+	strlcpy(ref->provider, isnull ? "file" : TextDatumGetCString(d), sizeof(ref->provider));
 	ref->version = int_column(tup, desc, Anum_key_provider_key_version);
 	d = heap_getattr(tup, Anum_key_provider_key_alias, desc, &isnull);
 	strlcpy(ref->alias, isnull ? "" : TextDatumGetCString(d), sizeof(ref->alias));
@@ -339,12 +350,16 @@ unwrap_root(HeapTuple tup, TupleDesc desc, const char *event, uint8 *out)
 	MemoryContext cxt = CurrentMemoryContext;
 	int32		id = int_column(tup, desc, Anum_key_id);
 	int32		version = int_column(tup, desc, Anum_key_version);
+	LedgerKeyContext kcxt = {id, version, aad, sizeof(aad)};
 
 	row_provider_ref(tup, desc, &ref);
 	key_aad(aad, 'R', id, version);
 	PG_TRY();
 	{
-		ledger_provider_unwrap(wrapped_bytes(tup, desc), &ref, aad, sizeof(aad), out);
+		int			len;
+		const uint8 *wrapped = wrapped_bytes(tup, desc, &len);
+
+		ledger_provider_unwrap(&ref, &kcxt, wrapped, len, out);
 	}
 	PG_CATCH();
 	{
@@ -364,21 +379,23 @@ unwrap_root(HeapTuple tup, TupleDesc desc, const char *event, uint8 *out)
 }
 
 /*
- * Wrap a root key version with the provider key named "provider_key"
- * (NULL: the provider's default), recording the use either way.
+ * Wrap a root key version with the provider key named "provider_key" of
+ * "provider" (NULL: the provider's default), recording the use either way.
  */
-static void
-wrap_root(const uint8 *key, int32 key_id, int32 version, const char *provider_key,
-		  bool may_create, uint8 *wrapped, LedgerProviderRef *ref)
+static bytea *
+wrap_root(const uint8 *key, int32 key_id, int32 version, const char *provider,
+		  const char *provider_key, bool may_create, LedgerProviderRef *ref)
 {
 	uint8		aad[KEY_AAD_LEN];
 	MemoryContext cxt = CurrentMemoryContext;
+	LedgerKeyContext kcxt = {key_id, version, aad, sizeof(aad)};
+	bytea	   *wrapped = NULL;
 
 	key_aad(aad, 'R', key_id, version);
 	PG_TRY();
 	{
-		ledger_provider_wrap(key, aad, sizeof(aad), provider_key, may_create,
-							 wrapped, ref);
+		wrapped = ledger_provider_wrap(provider, provider_key, may_create, &kcxt,
+									   key, ref);
 	}
 	PG_CATCH();
 	{
@@ -387,6 +404,7 @@ wrap_root(const uint8 *key, int32 key_id, int32 version, const char *provider_ke
 
 		MemoryContextSwitchTo(cxt);
 		e = CopyErrorData();
+		strlcpy(named.provider, provider, sizeof(named.provider));
 		strlcpy(named.key_id, provider_key ? provider_key : "", sizeof(named.key_id));
 		ledger_key_event("wrap", &named, key_id, version, 0, ledger_key_failure_reason(e));
 		FreeErrorData(e);
@@ -394,6 +412,7 @@ wrap_root(const uint8 *key, int32 key_id, int32 version, const char *provider_ke
 	}
 	PG_END_TRY();
 	ledger_key_event("wrap", ref, key_id, version, 0, "ok");
+	return wrapped;
 }
 
 static HeapTuple
@@ -499,15 +518,15 @@ ledger_keys_root_info(LedgerRootInfo *info)
 
 /* Wrap a new root key version with a provider key and store it. */
 static void
-store_root(int32 key_id, int32 version, const uint8 *key,
+store_root(int32 key_id, int32 version, const uint8 *key, const char *provider,
 		   const char *provider_key, bool may_create)
 {
 	Datum		values[Natts_keys];
 	bool		nulls[Natts_keys];
-	uint8		wrapped[LEDGER_WRAPPED_LEN];
 	LedgerProviderRef ref;
+	bytea	   *wrapped = wrap_root(key, key_id, version, provider, provider_key,
+									may_create, &ref);
 
-	wrap_root(key, key_id, version, provider_key, may_create, wrapped, &ref);
 	fill_common(values, nulls, key_id, version, "root", wrapped);
 	set_provider_ref(values, nulls, &ref);
 	insert_key_row(values, nulls);
@@ -528,7 +547,7 @@ ledger_keys_bootstrap(void)
 	ledger_random_bytes(key, LEDGER_KEY_LEN);
 	PG_TRY();
 	{
-		store_root(next_key_id(), 1, key, NULL, true);
+		store_root(next_key_id(), 1, key, "file", NULL, true);
 	}
 	PG_FINALLY();
 	{
@@ -573,7 +592,8 @@ unwrap_data_key(HeapTuple tup, TupleDesc desc, uint8 *key)
 	int32		key_id = int_column(tup, desc, Anum_key_id);
 	const RootKey *root = root_key(int_column(tup, desc, Anum_key_parent_id),
 								   int_column(tup, desc, Anum_key_parent_version));
-	const uint8 *wrapped = wrapped_bytes(tup, desc);
+	int			len;
+	const uint8 *wrapped = wrapped_bytes(tup, desc, &len);
 	uint8		aad[KEY_AAD_LEN];
 
 	key_aad(aad, 'D', key_id, int_column(tup, desc, Anum_key_version));
@@ -639,7 +659,7 @@ ledger_create_data_key(int64 table_id)
 	PG_END_TRY();
 	(void) cache_cipher(cache_slot(key_id), key_id, key);
 
-	fill_common(values, nulls, key_id, 1, "data", wrapped);
+	fill_common(values, nulls, key_id, 1, "data", wrapped_datum(wrapped));
 	values[Anum_key_parent_id - 1] = Int32GetDatum(root->key_id);
 	values[Anum_key_parent_version - 1] = Int32GetDatum(root->version);
 	values[Anum_key_table_id - 1] = Int64GetDatum(table_id);
@@ -693,23 +713,45 @@ update_key_row(HeapTuple old, Datum *values, bool *nulls, bool *repl)
 	table_close(rel, NoLock);
 }
 
+/*
+ * Copies of the active root key versions, in a fresh snapshot; only those
+ * that provider "provider" wraps, unless it is NULL.
+ */
+static List *
+active_roots(Relation rel, const char *provider)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	SysScanDesc scan = systable_beginscan(rel, InvalidOid, false,
+										  GetLatestSnapshot(), 0, NULL);
+	HeapTuple	tup;
+	List	   *roots = NIL;
+
+	while ((tup = systable_getnext(scan)) != NULL)
+		if (key_row_matches(tup, desc, 0, 0) &&
+			(provider == NULL || text_column_is(tup, desc, Anum_key_provider, provider)))
+			roots = lappend(roots, heap_copytuple(tup));
+	systable_endscan(scan);
+	return roots;
+}
+
 /* Re-wrap one root key version with another provider key. */
 static void
-rewrap_root(HeapTuple tup, TupleDesc desc, const char *provider_key)
+rewrap_root(HeapTuple tup, TupleDesc desc, const char *provider,
+			const char *provider_key)
 {
 	Datum		values[Natts_keys];
 	bool		nulls[Natts_keys] = {0};
 	bool		repl[Natts_keys] = {0};
 	uint8		key[LEDGER_KEY_LEN];
-	uint8		wrapped[LEDGER_WRAPPED_LEN];
+	bytea	   *wrapped = NULL;
 	LedgerProviderRef ref;
 
 	PG_TRY();
 	{
 		unwrap_root(tup, desc, "unwrap", key);
-		wrap_root(key, int_column(tup, desc, Anum_key_id),
-				  int_column(tup, desc, Anum_key_version), provider_key, false,
-				  wrapped, &ref);
+		wrapped = wrap_root(key, int_column(tup, desc, Anum_key_id),
+							int_column(tup, desc, Anum_key_version), provider,
+							provider_key, false, &ref);
 	}
 	PG_CATCH();
 	{
@@ -718,7 +760,7 @@ rewrap_root(HeapTuple tup, TupleDesc desc, const char *provider_key)
 	}
 	PG_END_TRY();
 	ledger_wipe(key, sizeof(key));
-	values[Anum_key_wrapped - 1] = PointerGetDatum(wrapped_datum(wrapped));
+	values[Anum_key_wrapped - 1] = PointerGetDatum(wrapped);
 	repl[Anum_key_wrapped - 1] = true;
 	set_provider_ref(values, nulls, &ref);
 	repl[Anum_key_provider - 1] = true;
@@ -729,29 +771,84 @@ rewrap_root(HeapTuple tup, TupleDesc desc, const char *provider_key)
 }
 
 /*
- * Re-wrap the root key with another provider key: an id or alias the
- * provider knows, or NULL for its default.  Every active version, so that
- * the old provider key is needed by nothing afterwards, even if a root key
- * rotation failed halfway.  O(1): the data keys stay as they are.
+ * Re-wrap the root key with another provider key: an id or alias that
+ * "provider" knows, or NULL for its default.  Every active version, so
+ * that the old provider key is needed by nothing afterwards, even if a
+ * root key rotation failed halfway.  O(1): the data keys stay as they are.
  */
 void
-ledger_keys_rewrap_root(const char *provider_key)
+ledger_keys_rewrap_root(const char *provider, const char *provider_key)
 {
 	Relation	rel = table_open(ledger_relation_oid("keys"), RowExclusiveLock);
-	TupleDesc	desc = RelationGetDescr(rel);
-	SysScanDesc scan = systable_beginscan(rel, InvalidOid, false,
-										  GetLatestSnapshot(), 0, NULL);
-	HeapTuple	tup;
-	List	   *roots = NIL;
 	ListCell   *lc;
 
-	while ((tup = systable_getnext(scan)) != NULL)
-		if (key_row_matches(tup, desc, 0, 0))
-			roots = lappend(roots, heap_copytuple(tup));
-	systable_endscan(scan);
-	foreach(lc, roots)
-		rewrap_root((HeapTuple) lfirst(lc), desc, provider_key);
+	foreach(lc, active_roots(rel, NULL))
+		rewrap_root((HeapTuple) lfirst(lc), RelationGetDescr(rel), provider, provider_key);
 	table_close(rel, NoLock);
+}
+
+/* Does an active root key version need provider "provider"? */
+bool
+ledger_keys_provider_in_use(const char *provider)
+{
+	Relation	rel = table_open(ledger_relation_oid("keys"), AccessShareLock);
+	bool		used = active_roots(rel, provider) != NIL;
+
+	table_close(rel, AccessShareLock);
+	return used;
+}
+
+/*
+ * Prove that provider "p", as configured, opens every active root key
+ * version it wraps, keeping nothing; errors say what it could not open.
+ * It bypasses the key status: a configuration being tried out must not
+ * cut the ledger off.
+ */
+void
+ledger_keys_probe_provider(const LedgerProvider *p)
+{
+	Relation	rel = table_open(ledger_relation_oid("keys"), AccessShareLock);
+	TupleDesc	desc = RelationGetDescr(rel);
+	MemoryContext cxt = CurrentMemoryContext;
+	ListCell   *lc;
+
+	foreach(lc, active_roots(rel, p->name))
+	{
+		HeapTuple	tup = (HeapTuple) lfirst(lc);
+		LedgerProviderRef ref;
+		uint8		aad[KEY_AAD_LEN];
+		uint8		key[LEDGER_KEY_LEN];
+		int32		id = int_column(tup, desc, Anum_key_id);
+		volatile int32 version = int_column(tup, desc, Anum_key_version);
+		LedgerKeyContext kcxt = {id, version, aad, sizeof(aad)};
+		int			len;
+		const uint8 *wrapped = wrapped_bytes(tup, desc, &len);
+
+		row_provider_ref(tup, desc, &ref);
+		key_aad(aad, 'R', id, version);
+		PG_TRY();
+		{
+			p->type->unwrap(p, &ref, &kcxt, wrapped, len, key);
+		}
+		PG_CATCH();
+		{
+			ErrorData  *e;
+
+			ledger_wipe(key, sizeof(key));
+			MemoryContextSwitchTo(cxt);
+			e = CopyErrorData();
+			FlushErrorState();
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("key provider \"%s\" could not open root key version %d with these options",
+							p->name, version),
+					 errdetail("%s", ledger_key_failure_reason(e)),
+					 errhint("Fix the options; the provider keeps its old ones until it can open the root key.")));
+		}
+		PG_END_TRY();
+		ledger_wipe(key, sizeof(key));
+	}
+	table_close(rel, AccessShareLock);
 }
 
 /*
@@ -774,7 +871,7 @@ ledger_keys_add_root_version(void)
 	PG_TRY();
 	{
 		/* Named as before: the new version keeps following an alias. */
-		store_root(int_column(tup, desc, Anum_key_id), version, key,
+		store_root(int_column(tup, desc, Anum_key_id), version, key, ref.provider,
 				   ref.alias[0] != '\0' ? ref.alias : ref.key_id, false);
 	}
 	PG_FINALLY();
@@ -897,23 +994,20 @@ retire_roots(int32 keep)
 {
 	Relation	rel = table_open(ledger_relation_oid("keys"), RowExclusiveLock);
 	TupleDesc	desc = RelationGetDescr(rel);
-	SysScanDesc scan = systable_beginscan(rel, InvalidOid, false,
-										  GetLatestSnapshot(), 0, NULL);
-	HeapTuple	tup;
+	ListCell   *lc;
 
-	while ((tup = systable_getnext(scan)) != NULL)
+	foreach(lc, active_roots(rel, NULL))
 	{
+		HeapTuple	tup = (HeapTuple) lfirst(lc);
 		Datum		values[Natts_keys];
 		bool		nulls[Natts_keys] = {0};
 		bool		repl[Natts_keys] = {0};
 
-		if (!key_row_matches(tup, desc, 0, 0) ||
-			int_column(tup, desc, Anum_key_version) == keep)
+		if (int_column(tup, desc, Anum_key_version) == keep)
 			continue;
 		values[Anum_key_state - 1] = CStringGetTextDatum("retired");
 		repl[Anum_key_state - 1] = true;
 		update_key_row(tup, values, nulls, repl);
 	}
-	systable_endscan(scan);
 	table_close(rel, NoLock);
 }

@@ -474,6 +474,7 @@ ledger_status(PG_FUNCTION_ARGS)
 	values[2] = CStringGetTextDatum(root.provider_key_alias);
 	nulls[2] = (root.provider_key_alias[0] == '\0');
 	values[3] = Int32GetDatum(root.provider_key_version);
+	nulls[3] = (root.provider_key_version == 0);
 	values[4] = Int32GetDatum(root.version);
 	status = s.inaccessible ? "KMS_KEY_INACCESSIBLE" : changing ? "UPDATING" : "ENABLED";
 	values[5] = CStringGetTextDatum(status);

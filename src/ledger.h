@@ -140,22 +140,108 @@ extern bool ledger_aead_open(const uint8 *key, const uint8 *nonce,
 extern void ledger_sha256(const uint8 *data, size_t len, uint8 *out);
 extern void ledger_wipe(void *buf, size_t len);
 
-/* provider_file.c: the embedded keyring-file provider */
-#define LEDGER_PROVIDER_KEY_ID_LEN KEYRING_ID_LEN
-#define LEDGER_PROVIDER_ALIAS_LEN KEYRING_ALIAS_LEN
+/* provider.c: key providers, configured in ledger.providers */
+#define LEDGER_PROVIDER_KEY_ID_LEN 255
+#define LEDGER_PROVIDER_ALIAS_LEN 255
+#define LEDGER_PROVIDER_WRAPPED_MAX 4096	/* a root key wrapped by a provider */
+#define LEDGER_KEY_ADMIN_ROLE	"ledger_key_admin"
+
+/* Which provider key wrapped a root key, as ledger.keys records it. */
 typedef struct LedgerProviderRef
 {
+	char		provider[NAMEDATALEN];	/* the provider's name */
 	char		key_id[LEDGER_PROVIDER_KEY_ID_LEN + 1];
 	char		alias[LEDGER_PROVIDER_ALIAS_LEN + 1];	/* named by, or "" */
-	int32		version;
+	int32		version;		/* 0: the provider keeps it in its ciphertext */
 } LedgerProviderRef;
-extern void ledger_provider_wrap(const uint8 *key, const uint8 *aad, int aadlen,
-								 const char *key_id, bool may_create,
-								 uint8 *wrapped, LedgerProviderRef *ref);
-extern void ledger_provider_check_key(const char *name);
-extern void ledger_provider_unwrap(const uint8 *wrapped,
-								   const LedgerProviderRef *ref,
-								   const uint8 *aad, int aadlen, uint8 *key);
+
+/* The node a provider wraps, which is its encryption context. */
+typedef struct LedgerKeyContext
+{
+	int32		node_id;
+	int32		node_version;
+	const uint8 *aad;
+	int			aadlen;
+} LedgerKeyContext;
+
+/* A configured provider: a row of ledger.providers, options parsed. */
+typedef struct LedgerProviderType LedgerProviderType;
+typedef struct LedgerProvider
+{
+	char		name[NAMEDATALEN];
+	const LedgerProviderType *type;
+	int			noptions;
+	char	  **option_names;
+	char	  **option_values;	/* numbers as their text */
+} LedgerProvider;
+
+/* An option a provider type takes: 's' a string, 'p' a positive integer. */
+typedef struct LedgerProviderOption
+{
+	const char *name;
+	char		kind;
+	bool		required;
+} LedgerProviderOption;
+
+/*
+ * What a provider type does.  wrap returns the wrapped bytes (at most
+ * LEDGER_PROVIDER_WRAPPED_MAX) and fills ref but for ref->provider;
+ * unwrap writes LEDGER_KEY_LEN bytes.  Each raises LD001 through
+ * ledger_provider_inaccessible() when the provider key cannot be used.
+ * Without check_key, a key is checked by wrapping a throwaway key.
+ */
+struct LedgerProviderType
+{
+	const char *name;
+	const LedgerProviderOption *options;	/* ends with a NULL name */
+	void		(*validate) (const LedgerProvider *p);
+	void		(*check_key) (const LedgerProvider *p, const char *key);
+	bytea	   *(*wrap) (const LedgerProvider *p, const char *key, bool may_create,
+						 const LedgerKeyContext *cxt, const uint8 *plain,
+						 LedgerProviderRef *ref);
+	void		(*unwrap) (const LedgerProvider *p, const LedgerProviderRef *ref,
+						   const LedgerKeyContext *cxt, const uint8 *wrapped,
+						   int len, uint8 *plain);
+};
+
+extern const LedgerProviderType ledger_file_provider;
+extern const LedgerProviderType ledger_command_provider;
+extern const LedgerProviderType ledger_pkcs11_provider;
+
+extern const char *ledger_provider_option(const LedgerProvider *p, const char *name);
+extern int	ledger_provider_int_option(const LedgerProvider *p, const char *name,
+									   int dflt);
+extern char *ledger_provider_path_option(const LedgerProvider *p, const char *name);
+extern void ledger_provider_inaccessible(const LedgerProvider *p, const char *hint,
+										 const char *fmt,...)
+			pg_attribute_printf(3, 4) pg_attribute_noreturn();
+extern char *ledger_provider_read_secret_file(const LedgerProvider *p, const char *what,
+											  const char *path, int *len);
+extern void ledger_provider_check_key(const char *provider, const char *key);
+extern bytea *ledger_provider_wrap(const char *provider, const char *key,
+								   bool may_create, const LedgerKeyContext *cxt,
+								   const uint8 *plain, LedgerProviderRef *ref);
+extern void ledger_provider_unwrap(const LedgerProviderRef *ref,
+								   const LedgerKeyContext *cxt,
+								   const uint8 *wrapped, int len, uint8 *plain);
+extern void ledger_providers_bootstrap(void);
+
+/* provider_call.c: a provider's work in a child process, with a deadline */
+typedef struct LedgerCall
+{
+	const uint8 *input;			/* written to the child's stdin */
+	int			inlen;
+	uint8	   *output;			/* read from its stdout */
+	int			outcap;
+	int			outlen;
+	int			timeout_ms;
+	int			exit_code;		/* -1: timed out or killed by a signal */
+	bool		timed_out;
+	char		message[256];	/* the first line of its stderr */
+} LedgerCall;
+typedef int (*LedgerCallChild) (void *arg);
+extern void ledger_call(LedgerCall *call, LedgerCallChild child, void *arg);
+extern const char *ledger_call_failure(const LedgerCall *call);
 
 /* keys.c: the key hierarchy */
 typedef struct LedgerRootInfo
@@ -171,7 +257,9 @@ extern void ledger_keys_check(void);
 extern void ledger_keys_forget(void);
 extern void ledger_keys_root_info(LedgerRootInfo *info);
 extern TimestampTz ledger_keys_root_created_at(void);
-extern void ledger_keys_rewrap_root(const char *provider_key);
+extern void ledger_keys_rewrap_root(const char *provider, const char *provider_key);
+extern void ledger_keys_probe_provider(const LedgerProvider *p);
+extern bool ledger_keys_provider_in_use(const char *provider);
 extern int32 ledger_keys_add_root_version(void);
 extern int	ledger_keys_rewrap_data(int32 version, int limit);
 extern void ledger_keys_count_data(int32 version, int64 *total, int64 *wrapped_by);

@@ -9,8 +9,9 @@
  * node and version being wrapped.  ledger-keyring manages the file the way
  * a KMS console manages keys.
  *
- * The keyring is created only when the caller says so (the ledger has no
- * root key yet).  Once a root key exists, a missing, unreadable or different
+ * The keyring is ledger.keyring_file, or the provider's option
+ * "keyring_file".  It is created only when the caller says so (the ledger
+ * has no root key yet).  Once a root key exists, a missing, unreadable or different
  * keyring means the provider key is inaccessible.  The file is re-read on
  * every use, so its loss is never hidden by a cache here.
  *
@@ -28,6 +29,19 @@
 #include "storage/fd.h"
 
 
+#define KEYRING_HINT "Restore the keyring file that holds the ledger's provider key, with mode 0600."
+
+static const LedgerProviderOption file_options[] = {
+	{"keyring_file", 's', false},
+	{NULL}
+};
+
+static void
+file_validate(const LedgerProvider *p)
+{
+	(void) ledger_provider_path_option(p, "keyring_file");
+}
+
 static void
 keyring_wipe(Keyring *ring)
 {
@@ -36,16 +50,15 @@ keyring_wipe(Keyring *ring)
 }
 
 static char *
-keyring_path(void)
+keyring_path(const LedgerProvider *p)
 {
-	char	   *path;
+	char	   *path = ledger_provider_path_option(p, "keyring_file");
 
+	if (path != NULL)
+		return path;
 	if (ledger_keyring_file == NULL || ledger_keyring_file[0] == '\0')
-		ereport(ERROR,
-				(errcode(ERRCODE_LEDGER_KEY_INACCESSIBLE),
-				 errmsg("ledger does not have access to its provider key"),
-				 errdetail("ledger.keyring_file is not set."),
-				 errhint("Set ledger.keyring_file to a path outside the data directory and reload the configuration.")));
+		ledger_provider_inaccessible(p, "Set ledger.keyring_file to a path outside the data directory and reload the configuration.",
+									 "ledger.keyring_file is not set");
 	path = pstrdup(ledger_keyring_file);
 	if (!is_absolute_path(path))
 		path = psprintf("%s/%s", DataDir, ledger_keyring_file);
@@ -53,34 +66,10 @@ keyring_path(void)
 	return path;
 }
 
-/* A keyring inside the data directory would travel with every backup. */
 static void
-check_outside_data_directory(const char *path)
+inaccessible(const LedgerProvider *p, const char *path, const char *detail)
 {
-	char		datadir[PATH_MAX];
-	char		dir[PATH_MAX];
-	char	   *dirpart = pstrdup(path);
-
-	get_parent_directory(dirpart);
-	if (realpath(DataDir, datadir) == NULL ||
-		realpath(dirpart[0] ? dirpart : ".", dir) == NULL)
-		return;					/* reported by the open that follows */
-	if (path_is_prefix_of_path(datadir, dir))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("keyring file \"%s\" is inside the data directory", path),
-				 errdetail("A keyring in the data directory would be copied into every base backup along with the data it protects."),
-				 errhint("Move the keyring outside the data directory and point ledger.keyring_file at it.")));
-}
-
-static void
-inaccessible(const char *path, const char *detail)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_LEDGER_KEY_INACCESSIBLE),
-			 errmsg("ledger does not have access to its provider key"),
-			 errdetail("Keyring file \"%s\": %s", path, detail),
-			 errhint("Restore the keyring file that holds the ledger's provider key, with mode 0600.")));
+	ledger_provider_inaccessible(p, KEYRING_HINT, "keyring file \"%s\": %s", path, detail);
 }
 
 /*
@@ -88,59 +77,35 @@ inaccessible(const char *path, const char *detail)
  * problem is an error.
  */
 static Keyring *
-read_keyring(const char *path)
+read_keyring(const LedgerProvider *p, const char *path)
 {
-	int			fd;
-	struct stat st;
-	char	   *text;
-	ssize_t		n;
+	int			len;
+	char	   *text = ledger_provider_read_secret_file(p, "keyring file", path, &len);
 	Keyring    *ring;
 	bool		ok;
 
-	check_outside_data_directory(path);
-	fd = OpenTransientFile(path, O_RDONLY | PG_BINARY);
-	if (fd < 0)
-	{
-		if (errno == ENOENT)
-			return NULL;
-		inaccessible(path, strerror(errno));
-	}
-	if (fstat(fd, &st) != 0)
-	{
-		CloseTransientFile(fd);
-		inaccessible(path, strerror(errno));
-	}
-	if (!S_ISREG(st.st_mode) || st.st_size > KEYRING_MAX_FILE_SIZE)
-	{
-		CloseTransientFile(fd);
-		inaccessible(path, "not a regular keyring file of at most 64 kB");
-	}
-	if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0 || st.st_uid != geteuid())
-	{
-		CloseTransientFile(fd);
-		ereport(ERROR,
-				(errcode(ERRCODE_LEDGER_KEY_INACCESSIBLE),
-				 errmsg("keyring file \"%s\" is accessible to other users", path),
-				 errdetail("The keyring must be owned by the server's OS user and have mode 0600 or stricter."),
-				 errhint("Run: chmod 0600 %s", path)));
-	}
-	text = palloc0(st.st_size + 1);
-	n = read(fd, text, st.st_size);
-	CloseTransientFile(fd);
-	if (n != st.st_size)
-	{
-		ledger_wipe(text, st.st_size);
-		inaccessible(path, "could not be read completely");
-	}
+	if (text == NULL)
+		return NULL;
 	ring = palloc(sizeof(Keyring));
-	ok = keyring_parse(text, n, ring);
-	ledger_wipe(text, st.st_size);
+	ok = keyring_parse(text, len, ring);
+	ledger_wipe(text, len);
 	pfree(text);
 	if (!ok)
 	{
 		keyring_wipe(ring);
-		inaccessible(path, "the file is malformed");
+		inaccessible(p, path, "the file is malformed");
 	}
+	return ring;
+}
+
+/* The keyring, which must exist. */
+static Keyring *
+existing_keyring(const LedgerProvider *p, const char *path)
+{
+	Keyring    *ring = read_keyring(p, path);
+
+	if (ring == NULL)
+		inaccessible(p, path, "the file does not exist");
 	return ring;
 }
 
@@ -218,10 +183,10 @@ create_keyring(const char *path)
 }
 
 /* Refuse a provider key that the keyring cannot wrap with now. */
-void
-ledger_provider_check_key(const char *name)
+static void
+file_check_key(const LedgerProvider *p, const char *name)
 {
-	char	   *path = keyring_path();
+	char	   *path;
 	Keyring    *ring;
 	const char *id;
 	bool		usable;
@@ -233,9 +198,8 @@ ledger_provider_check_key(const char *name)
 				 errdetail("A key id of the file provider has 1 to %d characters out of a-z, 0-9 and \"-\"; "
 						   "an alias is \"alias/\" and a name of a-z, 0-9, \"-\", \"_\" and \"/\", %d characters in all at most.",
 						   KEYRING_ID_LEN, KEYRING_ALIAS_LEN)));
-	ring = read_keyring(path);
-	if (ring == NULL)
-		inaccessible(path, "the file does not exist");
+	path = keyring_path(p);
+	ring = existing_keyring(p, path);
 	id = keyring_resolve(ring, name);
 	usable = id != NULL && keyring_newest(ring, id, true) != NULL;
 	keyring_wipe(ring);
@@ -252,73 +216,80 @@ ledger_provider_check_key(const char *name)
  * id or an alias (NULL: of any key), creating the keyring first if
  * may_create and there is none.
  */
-void
-ledger_provider_wrap(const uint8 *key, const uint8 *aad, int aadlen,
-					 const char *name, bool may_create,
-					 uint8 *wrapped, LedgerProviderRef *ref)
+static bytea *
+file_wrap(const LedgerProvider *p, const char *name, bool may_create,
+		  const LedgerKeyContext *cxt, const uint8 *key, LedgerProviderRef *ref)
 {
-	char	   *path = keyring_path();
-	Keyring    *ring = read_keyring(path);
+	char	   *path = keyring_path(p);
+	Keyring    *ring = read_keyring(p, path);
 	const char *id = NULL;
 	KeyringKey *pk;
+	bytea	   *wrapped = palloc(VARHDRSZ + LEDGER_WRAPPED_LEN);
+	uint8	   *w = (uint8 *) VARDATA(wrapped);
 
 	if (ring == NULL && may_create)
-	{
 		create_keyring(path);
-		ring = read_keyring(path);
-	}
 	if (ring == NULL)
-		inaccessible(path, "the file does not exist");
+		ring = existing_keyring(p, path);
 	if (name != NULL && (id = keyring_resolve(ring, name)) == NULL)
 	{
 		keyring_wipe(ring);
-		inaccessible(path, psprintf("it holds no provider key %s", name));
+		inaccessible(p, path, psprintf("it holds no provider key %s", name));
 	}
 	pk = keyring_newest(ring, id, true);
 	if (pk == NULL)
 	{
 		keyring_wipe(ring);
-		inaccessible(path, name == NULL ? "it holds no enabled key" :
+		inaccessible(p, path, name == NULL ? "it holds no enabled key" :
 					 psprintf("it holds no enabled version of provider key %s", name));
 	}
-	ledger_random_bytes(wrapped, LEDGER_NONCE_LEN);
-	ledger_aead_seal(pk->material, wrapped, aad, aadlen, key, LEDGER_KEY_LEN,
-					 wrapped + LEDGER_NONCE_LEN);
-	memset(ref, 0, sizeof(*ref));
+	ledger_random_bytes(w, LEDGER_NONCE_LEN);
+	ledger_aead_seal(pk->material, w, cxt->aad, cxt->aadlen, key, LEDGER_KEY_LEN,
+					 w + LEDGER_NONCE_LEN);
+	SET_VARSIZE(wrapped, VARHDRSZ + LEDGER_WRAPPED_LEN);
 	strlcpy(ref->key_id, pk->id, sizeof(ref->key_id));
 	ref->version = pk->version;
 	if (name != NULL && keyring_valid_alias(name))
 		strlcpy(ref->alias, name, sizeof(ref->alias));
 	keyring_wipe(ring);
+	return wrapped;
 }
 
-void
-ledger_provider_unwrap(const uint8 *wrapped, const LedgerProviderRef *ref,
-					   const uint8 *aad, int aadlen, uint8 *key)
+static void
+file_unwrap(const LedgerProvider *p, const LedgerProviderRef *ref,
+			const LedgerKeyContext *cxt, const uint8 *wrapped, int len, uint8 *key)
 {
-	char	   *path = keyring_path();
-	Keyring    *ring = read_keyring(path);
+	char	   *path = keyring_path(p);
+	Keyring    *ring = existing_keyring(p, path);
 	KeyringKey *pk;
 	bool		ok;
 
-	if (ring == NULL)
-		inaccessible(path, "the file does not exist");
 	pk = keyring_find(ring, ref->key_id, ref->version);
 	if (pk == NULL || pk->state != KEYRING_ENABLED)
 	{
 		KeyringState state = pk ? pk->state : KEYRING_ENABLED;
 
 		keyring_wipe(ring);
-		inaccessible(path, pk == NULL ?
+		inaccessible(p, path, pk == NULL ?
 					 psprintf("it does not hold provider key %s version %d", ref->key_id, ref->version) :
 					 state == KEYRING_DISABLED ?
 					 psprintf("provider key %s version %d is disabled", ref->key_id, ref->version) :
 					 psprintf("provider key %s version %d is pending deletion", ref->key_id, ref->version));
 	}
-	ok = ledger_aead_open(pk->material, wrapped, aad, aadlen,
-						  wrapped + LEDGER_NONCE_LEN,
-						  LEDGER_KEY_LEN + LEDGER_TAG_LEN, key);
+	ok = len == LEDGER_WRAPPED_LEN &&
+		ledger_aead_open(pk->material, wrapped, cxt->aad, cxt->aadlen,
+						 wrapped + LEDGER_NONCE_LEN,
+						 LEDGER_KEY_LEN + LEDGER_TAG_LEN, key);
 	keyring_wipe(ring);
 	if (!ok)
-		inaccessible(path, psprintf("provider key %s version %d does not open the ledger's root key", ref->key_id, ref->version));
+		inaccessible(p, path, psprintf("provider key %s version %d does not open the ledger's root key", ref->key_id, ref->version));
 }
+
+const LedgerProviderType ledger_file_provider = {
+	.name = "file",
+	.options = file_options,
+	.validate = file_validate,
+	.check_key = file_check_key,
+	.wrap = file_wrap,
+	.unwrap = file_unwrap,
+};

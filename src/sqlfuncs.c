@@ -79,6 +79,7 @@ Datum
 ledger_bootstrap(PG_FUNCTION_ARGS)
 {
 	require_preloaded();
+	ledger_providers_bootstrap();
 	ledger_keys_bootstrap();
 	ledger_chain_bootstrap();
 	PG_RETURN_VOID();

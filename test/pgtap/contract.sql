@@ -2,7 +2,7 @@
 -- and the SQLSTATE of each refusal.  Runs in one transaction that is
 -- rolled back, so it leaves nothing behind.
 BEGIN;
-SELECT plan(72);
+SELECT plan(84);
 
 -- Objects the extension installs
 SELECT has_schema('ledger');
@@ -61,9 +61,28 @@ SELECT ok(has_function_privilege('pg_monitor', 'ledger_status()', 'EXECUTE'),
 SELECT results_eq($$SELECT provider, status, inaccessible_since IS NULL FROM ledger_status()$$,
 	$$VALUES ('file', 'ENABLED', true)$$, 'ledger_status shows an ENABLED file provider');
 SELECT has_role('ledger_key_user', 'CREATE EXTENSION made the key grant role');
-SELECT has_function('ledger_rotate_key', ARRAY['text', 'text']);
-SELECT ok(NOT has_function_privilege('public', 'ledger_rotate_key(text,text)', 'EXECUTE'),
+SELECT has_function('ledger_rotate_key', ARRAY['text', 'text', 'text']);
+SELECT ok(NOT has_function_privilege('public', 'ledger_rotate_key(text,text,text)', 'EXECUTE'),
 	'ledger_rotate_key is not granted to PUBLIC');
+SELECT has_role('ledger_key_admin', 'CREATE EXTENSION made the key admin role');
+SELECT ok(has_function_privilege('ledger_key_admin', 'ledger_rotate_key(text,text,text)', 'EXECUTE'),
+	'ledger_key_admin may change keys');
+SELECT has_table('ledger', 'providers', 'key providers are registered');
+SELECT results_eq($$SELECT name, type, options FROM ledger.providers$$,
+	$$VALUES ('file', 'file', '{}'::jsonb)$$, 'the embedded file provider is registered');
+SELECT has_function('ledger_create_provider', ARRAY['text', 'text', 'jsonb']);
+SELECT has_function('ledger_alter_provider', ARRAY['text', 'jsonb']);
+SELECT has_function('ledger_drop_provider', ARRAY['text']);
+SELECT ok(NOT has_function_privilege('public', 'ledger_create_provider(text,text,jsonb)', 'EXECUTE'),
+	'ledger_create_provider is not granted to PUBLIC');
+SELECT ok(has_function_privilege('ledger_key_admin', 'ledger_create_provider(text,text,jsonb)', 'EXECUTE'),
+	'ledger_key_admin may create providers');
+SELECT ok(NOT pg_has_role('ledger_key_admin', 'ledger_key_user', 'MEMBER'),
+	'ledger_key_admin does not hold the key grant');
+SELECT throws_ok($$SELECT ledger_create_provider('x', 'kmip')$$, '22023', NULL,
+	'an unknown provider type is refused');
+SELECT throws_ok($$SELECT ledger_drop_provider('file')$$, '2BP01', NULL,
+	'the provider that wraps the root key cannot be dropped');
 SELECT has_table('ledger', 'key_changes', 'key changes are recorded');
 SELECT has_table('ledger', 'key_events', 'key use is recorded');
 SELECT throws_ok('TRUNCATE ledger.key_events', '42501', NULL, 'the key audit trail refuses TRUNCATE');
