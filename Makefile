@@ -11,6 +11,8 @@ OBJS = \
 	src/provider_file.o \
 	src/provider_command.o \
 	src/provider_pkcs11.o \
+	src/provider_kmip.o \
+	src/kmip.o \
 	src/keyring.o \
 	src/keys.o \
 	src/keystatus.o \
@@ -54,7 +56,7 @@ P11KIT_CFLAGS := $(shell pkg-config --cflags p11-kit-1)
 P11KIT_LIBS := $(shell pkg-config --libs p11-kit-1)
 PG_CPPFLAGS = -I$(srcdir)/src $(P11KIT_CFLAGS) -Wall -Wextra -Werror \
 	-Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers
-SHLIB_LINK = -lcrypto -ljansson $(P11KIT_LIBS)
+SHLIB_LINK = -lssl -lcrypto -ljansson $(P11KIT_LIBS)
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
@@ -74,7 +76,8 @@ bench:
 TOOL_SRCS = tools/ledger_verify.c src/merkle.c src/layout.c src/proofjson.c src/keyring.c
 KEYRING_TOOL_SRCS = tools/ledger_keyring.c src/keyring.c
 TOOL_CFLAGS = -O2 -Wall -Wextra -Werror -Wno-unused-parameter -I$(srcdir)/src
-EXTRA_CLEAN = ledger-verify ledger-keyring fuzz-proof fuzz-keyring fuzz-work fuzz-keyring-work
+EXTRA_CLEAN = ledger-verify ledger-keyring fuzz-proof fuzz-keyring fuzz-kmip fuzz-work \
+	fuzz-keyring-work fuzz-kmip-work
 
 all: ledger-verify ledger-keyring
 
@@ -101,11 +104,17 @@ fuzz-keyring: tools/fuzz_keyring.c src/keyring.c src/keyring.h
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 		-I$(srcdir)/src -o $@ tools/fuzz_keyring.c src/keyring.c
 
+fuzz-kmip: tools/fuzz_kmip.c src/kmip.c src/kmip.h
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+		-I$(srcdir)/src -o $@ tools/fuzz_kmip.c src/kmip.c
+
 .PHONY: fuzz
-fuzz: fuzz-proof fuzz-keyring
+fuzz: fuzz-proof fuzz-keyring fuzz-kmip
 	rm -rf fuzz-work && mkdir -p fuzz-work && cp $(srcdir)/tools/fuzz-corpus/* fuzz-work/
 	./fuzz-proof -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 \
 		-dict=$(srcdir)/tools/fuzz-proof.dict fuzz-work
 	rm -rf fuzz-keyring-work && mkdir -p fuzz-keyring-work
 	./fuzz-keyring -max_total_time=$(FUZZ_SECONDS) -max_len=8192 -timeout=10 \
 		-dict=$(srcdir)/tools/fuzz-keyring.dict fuzz-keyring-work
+	rm -rf fuzz-kmip-work && mkdir -p fuzz-kmip-work && cp $(srcdir)/tools/fuzz-kmip-corpus/* fuzz-kmip-work/
+	./fuzz-kmip -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -timeout=10 fuzz-kmip-work

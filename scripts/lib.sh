@@ -20,16 +20,16 @@ export PG_CONFIG
 # libkrb5-dev: the server's libpq-be.h (the connection's transport) includes
 # gssapi.h, since Debian builds the server with GSSAPI.
 # libp11-kit-dev: the pkcs11 key provider loads modules through p11-kit.
-# The provider tests play a KMS in Python (python3-cryptography) and an
-# HSM with SoftHSM2, set up with opensc's pkcs11-tool and driven with
-# PyKCS11 (python3-pykcs11).
+# The provider tests play a KMS in Python (python3-cryptography), an HSM
+# with SoftHSM2, set up with opensc's pkcs11-tool and driven with PyKCS11
+# (python3-pykcs11), and a KMIP server with PyKMIP's (python3-pykmip).
 LEDGER_APT_PACKAGES=(
 	build-essential pkg-config libssl-dev libjansson-dev libkrb5-dev python3 openssl
 	libp11-kit-dev
 	postgresql-15 postgresql-server-dev-15
 	postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl
 	libipc-run-perl libasan8 libubsan1
-	python3-cryptography softhsm2 opensc python3-pykcs11
+	python3-cryptography softhsm2 opensc python3-pykcs11 python3-pykmip
 )
 
 # ---------------------------------------------------------------- messages

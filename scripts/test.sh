@@ -9,8 +9,8 @@
 #   isolation    pg_isolation_regress (test/specs/*.spec)           } parts of
 #   tap          Perl TAP tests (test/t/*.pl, prove)                } make installcheck
 #   pgtap        pgTAP files (test/pgtap/*.sql, pg_prove) on a temporary cluster
-#   fuzz         the libFuzzer harnesses of the proof reader and of the
-#                keyring parser (make fuzz), 60 s each; one pass for each
+#   fuzz         the libFuzzer harnesses of the proof reader, the keyring
+#                parser and the KMIP reader (make fuzz), 60 s each; one pass for each
 #                that ends without a finding
 #   sanitize     REGRESS again with an ASan+UBSan+assertions build (see sanitize.mk)
 #   conformance  test/conformance/run.sh, when it exists
@@ -251,8 +251,9 @@ pgtap_cluster_stop() { # DIR
 # --------------------------------------------------------------- sanitizer
 
 # The fuzz harnesses of the code that reads proofs and digests from
-# untrusted JSON (tools/fuzz_proof.c) and of the keyring parser
-# (tools/fuzz_keyring.c).  They need no server; any crash, sanitizer
+# untrusted JSON (tools/fuzz_proof.c), of the keyring parser
+# (tools/fuzz_keyring.c) and of the KMIP response reader
+# (tools/fuzz_kmip.c).  They need no server; any crash, sanitizer
 # report, accepted forgery or failed round trip stops them with a
 # non-zero status.
 suite_fuzz() {
@@ -260,8 +261,8 @@ suite_fuzz() {
 	section fuzz
 	run_logged "$LOGS/fuzz.log" make -C "$TREE" fuzz FUZZ_SECONDS="${LEDGER_FUZZ_SECONDS:-60}" || rc=$?
 	# One pass per harness (proof reader, keyring parser) that ran to the end.
-	if ((rc == 0)) && [[ $(grep -c '^Done [0-9]* runs' "$LOGS/fuzz.log") == 2 ]]; then
-		record fuzz 2 0 "$(grep -o '^Done [0-9]* runs' "$LOGS/fuzz.log" | tr '\n' ' ')"
+	if ((rc == 0)) && [[ $(grep -c '^Done [0-9]* runs' "$LOGS/fuzz.log") == 3 ]]; then
+		record fuzz 3 0 "$(grep -o '^Done [0-9]* runs' "$LOGS/fuzz.log" | tr '\n' ' ')"
 	else
 		record fuzz 0 1 "$(rc_note "$rc"); the finding is in $LOGS/fuzz.log"
 		show_tail "$LOGS/fuzz.log" 60

@@ -33,7 +33,7 @@ CREATE SEQUENCE ledger.document_id_seq CACHE 32;
 -- never a secret.  CREATE EXTENSION registers "file", the keyring file.
 CREATE TABLE ledger.providers (
     name        text        NOT NULL PRIMARY KEY,
-    type        text        NOT NULL CHECK (type IN ('file', 'command', 'pkcs11')),
+    type        text        NOT NULL CHECK (type IN ('file', 'command', 'pkcs11', 'kmip')),
     options     jsonb       NOT NULL,
     created_at  timestamptz NOT NULL,
     created_by  name        NOT NULL,

@@ -12,7 +12,7 @@ SELECT name, type, options, created_by IS NOT NULL AS has_creator FROM ledger.pr
 SELECT provider, provider_key_alias FROM ledger_status();
 
 -- Types and options
-SELECT ledger_create_provider('p1', 'kmip');
+SELECT ledger_create_provider('p1', 'vault');
 SELECT ledger_create_provider('p1', NULL);
 SELECT ledger_create_provider(NULL, 'file');
 SELECT ledger_create_provider('', 'file');
@@ -34,6 +34,10 @@ SELECT ledger_create_provider('p1', 'command', '{"command": "/bin/true", "timeou
 SELECT ledger_create_provider('p1', 'pkcs11', '{"module": "/nonexistent.so", "token_label": "t", "pin_file": "/p"}');
 SELECT ledger_create_provider('p1', 'pkcs11', '{"module": "/bin/true", "token_label": "t", "pin": "1234"}');
 SELECT ledger_create_provider('p1', 'pkcs11', '{"module": "/bin/true", "token_label": "t", "pin_file": "p"}');
+SELECT ledger_create_provider('p1', 'kmip', '{}');
+SELECT ledger_create_provider('p1', 'kmip', '{"host": "kms.example.com", "ca_file": "/ca.pem", "cert_file": "/c.pem"}');
+SELECT ledger_create_provider('p1', 'kmip', '{"host": "kms.example.com", "ca_file": "/ca.pem", "port": 65536}');
+SELECT ledger_create_provider('p1', 'kmip', '{"host": "kms.example.com", "ca_file": "ca.pem"}');
 SELECT ledger_create_provider('file', 'file');
 
 -- A provider that is configured but wraps nothing

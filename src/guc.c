@@ -22,6 +22,7 @@ bool		ledger_require_secure_transport = true;
 bool		ledger_require_key_grant = true;
 int			ledger_key_change_batch = 1000;
 int			ledger_root_key_rotation_period = 0;
+int			ledger_provider_key_rotation_period = 0;
 
 void
 ledger_define_gucs(void)
@@ -106,6 +107,16 @@ ledger_define_gucs(void)
 							"The rotation is the one ledger_rotate_key() queues: a new root key "
 							"version, the data keys re-wrapped, the ledger available throughout.",
 							&ledger_root_key_rotation_period,
+							0, 0, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("ledger.provider_key_rotation_period",
+							"Age at which the worker rotates the provider key's own material; 0 turns it off.",
+							"For providers that hold their key material (file): a new version of "
+							"the provider key, then a provider key change that re-wraps the root "
+							"key with it.  A KMS or an HSM rotates its keys by its own policy.",
+							&ledger_provider_key_rotation_period,
 							0, 0, INT_MAX,
 							PGC_SIGHUP,
 							GUC_UNIT_S,

@@ -201,28 +201,53 @@ insert_change(Relation rel, const char *kind, const char *provider,
 	return id;
 }
 
+static bool
+older_than(TimestampTz t, int period_s)
+{
+	return period_s > 0 && GetCurrentTimestamp() - t >= (int64) period_s * USECS_PER_SEC;
+}
+
 /*
- * The automatic rotation policy, run by the worker in its transaction:
- * queue a root key rotation once the newest root key version is older
- * than ledger.root_key_rotation_period, unless a change is in progress or
- * a session is queueing one (the worker never waits on the lock).
+ * The automatic rotation policies, run by the worker in its transaction,
+ * each queueing the change a DBA would: a root key rotation once the
+ * newest root key version is older than ledger.root_key_rotation_period;
+ * a provider key change to a new version of the same provider key once
+ * the root key has been wrapped by the current one for longer than
+ * ledger.provider_key_rotation_period, where the provider holds its
+ * material (file) and could add the version.  Nothing while a change is in
+ * progress or a session is queueing one: the worker never waits on the
+ * lock.
  */
 void
 ledger_key_rotation_policy(void)
 {
+	LedgerRootInfo root;
+	bool		rotate_root;
+	bool		rotate_provider;
 	Relation	rel;
 	HeapTuple	busy;
 
-	if (ledger_root_key_rotation_period <= 0 ||
-		GetCurrentTimestamp() - ledger_keys_root_created_at() <
-		(int64) ledger_root_key_rotation_period * USECS_PER_SEC)
-		return;
-	if (!ConditionalLockRelationOid(ledger_relation_oid("key_changes"), ShareRowExclusiveLock))
+	ledger_keys_root_info(&root);
+	rotate_root = older_than(ledger_keys_root_created_at(), ledger_root_key_rotation_period);
+	rotate_provider = !rotate_root &&
+		older_than(root.wrapped_at, ledger_provider_key_rotation_period) &&
+		ledger_provider_holds_material(root.provider);
+	if ((!rotate_root && !rotate_provider) ||
+		!ConditionalLockRelationOid(ledger_relation_oid("key_changes"), ShareRowExclusiveLock))
 		return;
 	rel = table_open(ledger_relation_oid("key_changes"), NoLock);
 	busy = current_change(rel);
-	if (busy == NULL)
+	if (busy == NULL && rotate_root)
 		(void) insert_change(rel, "root_key", NULL, NULL);
+	else if (busy == NULL)
+	{
+		/* Named as before: a change through an alias keeps following it. */
+		const char *key = root.provider_key_alias[0] ? root.provider_key_alias
+			: root.provider_key_id;
+
+		if (ledger_provider_rotate_material(root.provider, key))
+			(void) insert_change(rel, "provider_key", root.provider, key);
+	}
 	table_close(rel, NoLock);
 }
 

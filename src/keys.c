@@ -505,6 +505,7 @@ ledger_keys_root_info(LedgerRootInfo *info)
 	HeapTuple	tup = root_row(0, 0, &desc);
 	LedgerProviderRef ref;
 	bool		isnull;
+	Datum		d;
 
 	row_provider_ref(tup, desc, &ref);
 	strlcpy(info->provider,
@@ -514,6 +515,10 @@ ledger_keys_root_info(LedgerRootInfo *info)
 	strlcpy(info->provider_key_alias, ref.alias, sizeof(info->provider_key_alias));
 	info->provider_key_version = ref.version;
 	info->version = int_column(tup, desc, Anum_key_version);
+	d = heap_getattr(tup, Anum_key_changed_at, desc, &isnull);
+	if (isnull)
+		d = heap_getattr(tup, Anum_key_created_at, desc, &isnull);
+	info->wrapped_at = DatumGetTimestampTz(d);
 }
 
 /* Wrap a new root key version with a provider key and store it. */
@@ -828,7 +833,7 @@ ledger_keys_probe_provider(const LedgerProvider *p)
 		key_aad(aad, 'R', id, version);
 		PG_TRY();
 		{
-			p->type->unwrap(p, &ref, &kcxt, wrapped, len, key);
+			ledger_provider_unwrap_with(p, &ref, &kcxt, wrapped, len, key);
 		}
 		PG_CATCH();
 		{

@@ -118,6 +118,7 @@ extern bool ledger_require_secure_transport;
 extern bool ledger_require_key_grant;
 extern int	ledger_key_change_batch;
 extern int	ledger_root_key_rotation_period;
+extern int	ledger_provider_key_rotation_period;
 extern void ledger_define_gucs(void);
 
 /* crypto.c */
@@ -184,11 +185,35 @@ typedef struct LedgerProviderOption
 } LedgerProviderOption;
 
 /*
+ * Providers that seal with AES-GCM on their side (pkcs11, kmip): the
+ * wrapped bytes are IV || ciphertext || tag, with the IV drawn by
+ * provider.c.  The type's gcm_run() does one operation in a child and
+ * writes "outlen" bytes: the ciphertext and tag of a wrap, the key of an
+ * unwrap.
+ */
+#define LEDGER_GCM_WRAPPED_LEN (LEDGER_NONCE_LEN + LEDGER_KEY_LEN + LEDGER_TAG_LEN)
+typedef struct LedgerGcmOp
+{
+	bool		wrap;
+	const char *key;			/* the provider's name of its key */
+	uint8		iv[LEDGER_NONCE_LEN];
+	const uint8 *aad;
+	int			aadlen;
+	const uint8 *in;			/* the key, or the ciphertext and tag */
+} LedgerGcmOp;
+typedef void (*LedgerGcmRun) (const LedgerProvider *p, LedgerGcmOp *op,
+							  uint8 *out, int outlen);
+
+/*
  * What a provider type does.  wrap returns the wrapped bytes (at most
  * LEDGER_PROVIDER_WRAPPED_MAX) and fills ref but for ref->provider;
- * unwrap writes LEDGER_KEY_LEN bytes.  Each raises LD001 through
+ * unwrap writes LEDGER_KEY_LEN bytes.  A type that seals with AES-GCM on
+ * its side gives gcm_run instead of both.  Each raises LD001 through
  * ledger_provider_inaccessible() when the provider key cannot be used.
  * Without check_key, a key is checked by wrapping a throwaway key.
+ * rotate_material, where the provider holds its key material (file), adds
+ * a new version of a key; it returns false if it cannot now, to be tried
+ * again later.
  */
 struct LedgerProviderType
 {
@@ -196,17 +221,20 @@ struct LedgerProviderType
 	const LedgerProviderOption *options;	/* ends with a NULL name */
 	void		(*validate) (const LedgerProvider *p);
 	void		(*check_key) (const LedgerProvider *p, const char *key);
+	bool		(*rotate_material) (const LedgerProvider *p, const char *key);
 	bytea	   *(*wrap) (const LedgerProvider *p, const char *key, bool may_create,
 						 const LedgerKeyContext *cxt, const uint8 *plain,
 						 LedgerProviderRef *ref);
 	void		(*unwrap) (const LedgerProvider *p, const LedgerProviderRef *ref,
 						   const LedgerKeyContext *cxt, const uint8 *wrapped,
 						   int len, uint8 *plain);
+	LedgerGcmRun gcm_run;
 };
 
 extern const LedgerProviderType ledger_file_provider;
 extern const LedgerProviderType ledger_command_provider;
 extern const LedgerProviderType ledger_pkcs11_provider;
+extern const LedgerProviderType ledger_kmip_provider;
 
 extern const char *ledger_provider_option(const LedgerProvider *p, const char *name);
 extern int	ledger_provider_int_option(const LedgerProvider *p, const char *name,
@@ -221,10 +249,16 @@ extern void ledger_provider_check_key(const char *provider, const char *key);
 extern bytea *ledger_provider_wrap(const char *provider, const char *key,
 								   bool may_create, const LedgerKeyContext *cxt,
 								   const uint8 *plain, LedgerProviderRef *ref);
+extern void ledger_provider_unwrap_with(const LedgerProvider *p,
+										const LedgerProviderRef *ref,
+										const LedgerKeyContext *cxt,
+										const uint8 *wrapped, int len, uint8 *plain);
 extern void ledger_provider_unwrap(const LedgerProviderRef *ref,
 								   const LedgerKeyContext *cxt,
 								   const uint8 *wrapped, int len, uint8 *plain);
 extern void ledger_providers_bootstrap(void);
+extern bool ledger_provider_holds_material(const char *provider);
+extern bool ledger_provider_rotate_material(const char *provider, const char *key);
 
 /* provider_call.c: a provider's work in a child process, with a deadline */
 typedef struct LedgerCall
@@ -241,7 +275,10 @@ typedef struct LedgerCall
 } LedgerCall;
 typedef int (*LedgerCallChild) (void *arg);
 extern void ledger_call(LedgerCall *call, LedgerCallChild child, void *arg);
-extern const char *ledger_call_failure(const LedgerCall *call);
+extern void ledger_call_provider(const LedgerProvider *p, LedgerCall *call,
+								 LedgerCallChild child, void *arg,
+								 const char *hint, const char *what);
+
 
 /* keys.c: the key hierarchy */
 typedef struct LedgerRootInfo
@@ -251,6 +288,7 @@ typedef struct LedgerRootInfo
 	char		provider_key_alias[LEDGER_PROVIDER_ALIAS_LEN + 1];
 	int32		provider_key_version;
 	int32		version;
+	TimestampTz wrapped_at;		/* when the provider key last wrapped it */
 } LedgerRootInfo;
 extern void ledger_keys_bootstrap(void);
 extern void ledger_keys_check(void);

@@ -4,7 +4,7 @@
  *	  Key providers: the registry in ledger.providers, its SQL functions,
  *	  and the dispatch of wraps, unwraps and key checks to a provider type.
  *
- * A provider has a name, a type (file, command, pkcs11) and options: a
+ * A provider has a name, a type (file, command, pkcs11, kmip) and options: a
  * JSON object of strings and positive integers, checked against what the
  * type takes.  Options never hold secrets; a PIN lives in a file that the
  * options name, read with the same checks as the keyring file.  The
@@ -58,6 +58,7 @@ static const LedgerProviderType *const provider_types[] = {
 	&ledger_file_provider,
 	&ledger_command_provider,
 	&ledger_pkcs11_provider,
+	&ledger_kmip_provider,
 };
 
 static const LedgerProviderType *
@@ -69,7 +70,7 @@ find_type(const char *name)
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("unknown key provider type \"%s\"", name),
-			 errhint("Use 'file', 'command' or 'pkcs11'.")));
+			 errhint("Use 'file', 'command', 'pkcs11' or 'kmip'.")));
 	return NULL;				/* keep the compiler quiet */
 }
 
@@ -338,6 +339,19 @@ provider_row(Relation rel, const char *name)
 	return tup ? tup : scan_provider(rel, SnapshotSelf, name);
 }
 
+static HeapTuple
+existing_provider_row(Relation rel, const char *name)
+{
+	HeapTuple	tup = provider_row(rel, name);
+
+	if (tup == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("key provider \"%s\" does not exist", name),
+				 errhint("ledger.providers lists the providers; ledger_create_provider() adds one.")));
+	return tup;
+}
+
 static LedgerProvider *
 provider_from_row(HeapTuple tup, TupleDesc desc)
 {
@@ -356,17 +370,97 @@ static LedgerProvider *
 lookup_provider(const char *name)
 {
 	Relation	rel = table_open(ledger_relation_oid("providers"), AccessShareLock);
-	HeapTuple	tup = provider_row(rel, name);
-	LedgerProvider *p;
-
-	if (tup == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("key provider \"%s\" does not exist", name),
-				 errhint("ledger.providers lists the providers; ledger_create_provider() adds one.")));
-	p = provider_from_row(tup, RelationGetDescr(rel));
+	LedgerProvider *p = provider_from_row(existing_provider_row(rel, name),
+										  RelationGetDescr(rel));
 	table_close(rel, AccessShareLock);
 	return p;
+}
+
+/* ------------------------------------------------------------------------
+ * Providers that seal with AES-GCM on their side (pkcs11, kmip): the IV
+ * is drawn here, and the wrapped bytes are IV || ciphertext || tag
+ * ------------------------------------------------------------------------
+ */
+
+static bytea *
+gcm_wrap(const LedgerProvider *p, const char *key, const LedgerKeyContext *cxt,
+		 const uint8 *plain, LedgerProviderRef *ref)
+{
+	LedgerGcmOp op = {0};
+	bytea	   *wrapped = palloc(VARHDRSZ + LEDGER_GCM_WRAPPED_LEN);
+	uint8	   *w = (uint8 *) VARDATA(wrapped);
+
+	if (key == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("key provider \"%s\" needs a key to wrap with", p->name),
+				 errhint("Name the key: ledger_rotate_key('provider_key', '<key>', '%s').", p->name)));
+	op.wrap = true;
+	op.key = key;
+	ledger_random_bytes(op.iv, sizeof(op.iv));
+	op.aad = cxt->aad;
+	op.aadlen = cxt->aadlen;
+	op.in = plain;
+	p->type->gcm_run(p, &op, w + LEDGER_NONCE_LEN, LEDGER_KEY_LEN + LEDGER_TAG_LEN);
+	memcpy(w, op.iv, LEDGER_NONCE_LEN);
+	SET_VARSIZE(wrapped, VARHDRSZ + LEDGER_GCM_WRAPPED_LEN);
+	strlcpy(ref->key_id, key, sizeof(ref->key_id));
+	return wrapped;
+}
+
+static void
+gcm_unwrap(const LedgerProvider *p, const LedgerProviderRef *ref,
+		   const LedgerKeyContext *cxt, const uint8 *wrapped, int len, uint8 *plain)
+{
+	LedgerGcmOp op = {0};
+
+	if (len != LEDGER_GCM_WRAPPED_LEN)
+		ledger_provider_inaccessible(p, "Restore ledger.keys from a backup.",
+									 "the wrapped root key has %d bytes, not %d",
+									 len, LEDGER_GCM_WRAPPED_LEN);
+	op.key = ref->key_id;
+	memcpy(op.iv, wrapped, sizeof(op.iv));
+	op.aad = cxt->aad;
+	op.aadlen = cxt->aadlen;
+	op.in = wrapped + LEDGER_NONCE_LEN;
+	p->type->gcm_run(p, &op, plain, LEDGER_KEY_LEN);
+}
+
+/* Does the provider hold its key material, so that it can rotate it? */
+bool
+ledger_provider_holds_material(const char *provider)
+{
+	return lookup_provider(provider)->type->rotate_material != NULL;
+}
+
+/* Add a new version of a provider key's material; false if not now. */
+bool
+ledger_provider_rotate_material(const char *provider, const char *key)
+{
+	LedgerProvider *p = lookup_provider(provider);
+
+	return p->type->rotate_material != NULL && p->type->rotate_material(p, key);
+}
+
+static bytea *
+type_wrap(const LedgerProvider *p, const char *key, bool may_create,
+		  const LedgerKeyContext *cxt, const uint8 *plain, LedgerProviderRef *ref)
+{
+	if (p->type->gcm_run)
+		return gcm_wrap(p, key, cxt, plain, ref);
+	return p->type->wrap(p, key, may_create, cxt, plain, ref);
+}
+
+/* Unwrap with a provider as given, configured or about to be. */
+void
+ledger_provider_unwrap_with(const LedgerProvider *p, const LedgerProviderRef *ref,
+							const LedgerKeyContext *cxt, const uint8 *wrapped,
+							int len, uint8 *plain)
+{
+	if (p->type->gcm_run)
+		gcm_unwrap(p, ref, cxt, wrapped, len, plain);
+	else
+		p->type->unwrap(p, ref, cxt, wrapped, len, plain);
 }
 
 void
@@ -389,7 +483,7 @@ ledger_provider_check_key(const char *provider, const char *key)
 		LedgerProviderRef ref;
 
 		ledger_random_bytes(throwaway, sizeof(throwaway));
-		pfree(p->type->wrap(p, key, false, &cxt, throwaway, &ref));
+		pfree(type_wrap(p, key, false, &cxt, throwaway, &ref));
 		ledger_wipe(throwaway, sizeof(throwaway));
 	}
 }
@@ -403,7 +497,7 @@ ledger_provider_wrap(const char *provider, const char *key, bool may_create,
 	bytea	   *wrapped;
 
 	memset(ref, 0, sizeof(*ref));
-	wrapped = p->type->wrap(p, key, may_create, cxt, plain, ref);
+	wrapped = type_wrap(p, key, may_create, cxt, plain, ref);
 	strlcpy(ref->provider, p->name, sizeof(ref->provider));
 	Assert(VARSIZE(wrapped) - VARHDRSZ <= LEDGER_PROVIDER_WRAPPED_MAX);
 	return wrapped;
@@ -413,9 +507,7 @@ void
 ledger_provider_unwrap(const LedgerProviderRef *ref, const LedgerKeyContext *cxt,
 					   const uint8 *wrapped, int len, uint8 *plain)
 {
-	LedgerProvider *p = lookup_provider(ref->provider);
-
-	p->type->unwrap(p, ref, cxt, wrapped, len, plain);
+	ledger_provider_unwrap_with(lookup_provider(ref->provider), ref, cxt, wrapped, len, plain);
 }
 
 static void
@@ -510,7 +602,7 @@ ledger_create_provider(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("a key provider needs a type"),
-				 errhint("Use 'file', 'command' or 'pkcs11'.")));
+				 errhint("Use 'file', 'command', 'pkcs11' or 'kmip'.")));
 	require_primary();
 	strlcpy(p.name, name, sizeof(p.name));
 	p.type = find_type(text_to_cstring(PG_GETARG_TEXT_PP(1)));
@@ -546,10 +638,7 @@ ledger_alter_provider(PG_FUNCTION_ARGS)
 
 	require_primary();
 	rel = table_open(ledger_relation_oid("providers"), ShareRowExclusiveLock);
-	if ((tup = provider_row(rel, name)) == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("key provider \"%s\" does not exist", name)));
+	tup = existing_provider_row(rel, name);
 	p = provider_from_row(tup, RelationGetDescr(rel));
 	parse_options(options, p, true);
 	ledger_keys_probe_provider(p);
@@ -574,10 +663,7 @@ ledger_drop_provider(PG_FUNCTION_ARGS)
 
 	require_primary();
 	rel = table_open(ledger_relation_oid("providers"), ShareRowExclusiveLock);
-	if ((tup = provider_row(rel, name)) == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("key provider \"%s\" does not exist", name)));
+	tup = existing_provider_row(rel, name);
 	if (ledger_keys_provider_in_use(name))
 		ereport(ERROR,
 				(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),

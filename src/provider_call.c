@@ -12,6 +12,7 @@
  *
  * The child never returns into PostgreSQL code: it resets signals, keeps
  * only fds 0-2, runs the provider's function and leaves with _exit().
+ * Exit codes 2 to 5 mean the same for every provider (call_failure()).
  *
  *-------------------------------------------------------------------------
  */
@@ -27,6 +28,7 @@
 #include "portability/instr_time.h"
 
 #define POLL_STEP_MS 100
+#define DEFAULT_TIMEOUT_MS 10000
 
 static void
 close_fd(int *fd)
@@ -221,8 +223,8 @@ ledger_call(LedgerCall *call, LedgerCallChild child, void *arg)
  * What went wrong with a call that did not exit 0, for an error detail.
  * Exit codes 2 to 5 mean the same for every provider that runs a child.
  */
-const char *
-ledger_call_failure(const LedgerCall *call)
+static const char *
+call_failure(const LedgerCall *call)
 {
 	const char *what;
 
@@ -243,4 +245,21 @@ ledger_call_failure(const LedgerCall *call)
 	if (call->message[0] == '\0')
 		return what;
 	return psprintf("%s: %s", what, call->message);
+}
+
+/*
+ * Run a provider's child with the provider's timeout, and raise LD001
+ * naming "what" if it failed.  The caller checks what it printed.
+ */
+void
+ledger_call_provider(const LedgerProvider *p, LedgerCall *call, LedgerCallChild child,
+					 void *arg, const char *hint, const char *what)
+{
+	call->timeout_ms = ledger_provider_int_option(p, "timeout_ms", DEFAULT_TIMEOUT_MS);
+	ledger_call(call, child, arg);
+	if (call->exit_code != 0 || call->timed_out)
+	{
+		ledger_wipe(call->output, call->outcap);
+		ledger_provider_inaccessible(p, hint, "%s: %s", what, call_failure(call));
+	}
 }

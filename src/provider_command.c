@@ -29,7 +29,6 @@
 #include "utils/builtins.h"
 
 #define COMMAND_HINT "Check the KMS, the key's state and the credentials of the server's OS user; run the command by hand as that user to see what it says."
-#define DEFAULT_TIMEOUT_MS 10000
 
 static const LedgerProviderOption command_options[] = {
 	{"command", 's', true},
@@ -99,15 +98,8 @@ run(const LedgerProvider *p, const char *operation, const char *key, int32 versi
 	call.inlen = inlen;
 	call.output = out;
 	call.outcap = outcap;
-	call.timeout_ms = ledger_provider_int_option(p, "timeout_ms", DEFAULT_TIMEOUT_MS);
-	ledger_call(&call, exec_command, &a);
-
-	if (call.exit_code != 0 || call.timed_out)
-	{
-		ledger_wipe(out, outcap);
-		ledger_provider_inaccessible(p, COMMAND_HINT, "%s %s of key %s: %s",
-									 a.path, operation, key, ledger_call_failure(&call));
-	}
+	ledger_call_provider(p, &call, exec_command, &a, COMMAND_HINT,
+						 psprintf("%s %s of key %s", a.path, operation, key));
 	*outlen = call.outlen;
 }
 

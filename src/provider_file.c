@@ -22,6 +22,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -110,20 +111,71 @@ existing_keyring(const LedgerProvider *p, const char *path)
 }
 
 /*
- * Create a keyring with one fresh key.  It is written under a temporary
- * name and linked into place, so a concurrent creator or a crash never
- * leaves a partial keyring at the configured path.
+ * Write a keyring to "path": under a temporary name, synced, then linked
+ * into place if it is new (so that a concurrent creator or a crash never
+ * leaves a partial keyring) or renamed over the old one, and the directory
+ * synced: the root key it wraps is durable at commit, the keyring must be
+ * too.  The text is wiped either way.
  */
+static void
+write_keyring(const char *path, const Keyring *ring, bool replace)
+{
+	char	   *tmp = psprintf("%s.%d.tmp", path, MyProcPid);
+	char	   *text = palloc(KEYRING_MAX_FILE_SIZE);
+	char	   *dir = pstrdup(path);
+	int			len = (int) keyring_format(ring, text, KEYRING_MAX_FILE_SIZE);
+	int			fd;
+	int			save;
+
+	if (len >= KEYRING_MAX_FILE_SIZE)
+	{
+		ledger_wipe(text, KEYRING_MAX_FILE_SIZE);
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("keyring file \"%s\" would exceed 64 kB", path),
+				 errhint("Purge keys that are pending deletion (ledger-keyring purge).")));
+	}
+	fd = OpenTransientFilePerm(tmp, O_WRONLY | O_CREAT | O_EXCL | PG_BINARY,
+							   S_IRUSR | S_IWUSR);
+	if (fd < 0 || write(fd, text, len) != len || pg_fsync(fd) != 0)
+	{
+		save = errno;
+		ledger_wipe(text, KEYRING_MAX_FILE_SIZE);
+		if (fd >= 0)
+		{
+			CloseTransientFile(fd);
+			unlink(tmp);
+		}
+		errno = save;
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not write keyring file \"%s\": %m", tmp),
+				 errhint("Check that the keyring's directory exists and is writable by the server.")));
+	}
+	ledger_wipe(text, KEYRING_MAX_FILE_SIZE);
+	CloseTransientFile(fd);
+	if (replace ? rename(tmp, path) != 0 : (link(tmp, path) != 0 && errno != EEXIST))
+	{
+		save = errno;
+		unlink(tmp);
+		errno = save;
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not create keyring file \"%s\": %m", path)));
+	}
+	if (!replace)
+		unlink(tmp);
+	get_parent_directory(dir);
+	fsync_fname(dir[0] ? dir : ".", true);
+}
+
+/* Create a keyring with one fresh key. */
 static void
 create_keyring(const char *path)
 {
-	char	   *tmp = psprintf("%s.%d.tmp", path, MyProcPid);
 	Keyring    *ring = palloc0(sizeof(Keyring));
 	uint8		random[16];
 	char		id[KEYRING_ID_LEN + 1];
-	char		line[1024];
-	int			len;
-	int			fd;
 
 	ledger_random_bytes(random, sizeof(random));
 	keyring_format_id(random, id);
@@ -132,54 +184,76 @@ create_keyring(const char *path)
 	ring->keys[0].state = KEYRING_ENABLED;
 	ledger_random_bytes(ring->keys[0].material, KEYRING_MATERIAL_LEN);
 	ring->nkeys = 1;
-	len = (int) keyring_format(ring, line, sizeof(line));
-	keyring_wipe(ring);
-	Assert(len < (int) sizeof(line));
-
-	fd = OpenTransientFilePerm(tmp, O_WRONLY | O_CREAT | O_EXCL | PG_BINARY,
-							   S_IRUSR | S_IWUSR);
-	if (fd < 0)
+	PG_TRY();
 	{
-		ledger_wipe(line, sizeof(line));
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not create keyring file \"%s\": %m", tmp),
-				 errhint("Check that the directory of ledger.keyring_file exists and is writable by the server.")));
+		write_keyring(path, ring, false);
 	}
-	if (write(fd, line, len) != len || pg_fsync(fd) != 0)
+	PG_FINALLY();
 	{
-		int			save = errno;
-
-		ledger_wipe(line, sizeof(line));
-		CloseTransientFile(fd);
-		unlink(tmp);
-		errno = save;
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not write keyring file \"%s\": %m", tmp)));
+		keyring_wipe(ring);
 	}
-	ledger_wipe(line, sizeof(line));
-	CloseTransientFile(fd);
-	if (link(tmp, path) != 0 && errno != EEXIST)
-	{
-		int			save = errno;
-
-		unlink(tmp);
-		errno = save;
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not create keyring file \"%s\": %m", path)));
-	}
-	unlink(tmp);
-	/* The root key it wraps is durable at commit; the keyring must be too. */
-	{
-		char	   *dir = pstrdup(path);
-
-		get_parent_directory(dir);
-		fsync_fname(dir[0] ? dir : ".", true);
-	}
+	PG_END_TRY();
 	ereport(LOG,
 			(errmsg("ledger created keyring file \"%s\" with provider key %s", path, id)));
+}
+
+/*
+ * Add a version with new material to provider key "name", as
+ * "ledger-keyring rotate" does, under the same lock: "<keyring>.lock"
+ * beside the file a symbolic link names.  False, with nothing done, if
+ * ledger-keyring holds the lock now.
+ */
+static bool
+file_rotate_material(const LedgerProvider *p, const char *name)
+{
+	char	   *path = keyring_path(p);
+	char		real[PATH_MAX];
+	char	   *lock;
+	int			fd;
+	Keyring    *ring;
+	const char *id;
+	KeyringKey *newest;
+	KeyringKey *k;
+
+	if (realpath(path, real) != NULL)
+		path = pstrdup(real);
+	lock = psprintf("%s.lock", path);
+	if ((fd = OpenTransientFilePerm(lock, O_RDWR | O_CREAT, S_IRUSR | S_IWUSR)) < 0)
+		inaccessible(p, path, psprintf("its lock file cannot be opened: %s", strerror(errno)));
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0)
+	{
+		CloseTransientFile(fd);
+		return false;
+	}
+	ring = existing_keyring(p, path);
+	id = keyring_resolve(ring, name);
+	newest = id ? keyring_newest(ring, id, false) : NULL;
+	if (newest == NULL || newest->state != KEYRING_ENABLED || ring->nkeys == KEYRING_MAX_KEYS)
+	{
+		keyring_wipe(ring);
+		CloseTransientFile(fd);
+		inaccessible(p, path, psprintf("provider key %s has no enabled newest version to rotate, or the keyring is full", name));
+	}
+	k = &ring->keys[ring->nkeys++];
+	memset(k, 0, sizeof(*k));
+	strlcpy(k->id, id, sizeof(k->id));
+	k->version = newest->version + 1;
+	k->state = KEYRING_ENABLED;
+	ledger_random_bytes(k->material, KEYRING_MATERIAL_LEN);
+	PG_TRY();
+	{
+		write_keyring(path, ring, true);
+	}
+	PG_FINALLY();
+	{
+		CloseTransientFile(fd);
+	}
+	PG_END_TRY();
+	ereport(LOG,
+			(errmsg("ledger added version %d of provider key %s to keyring file \"%s\"",
+					k->version, k->id, path)));
+	keyring_wipe(ring);
+	return true;
 }
 
 /* Refuse a provider key that the keyring cannot wrap with now. */
@@ -290,6 +364,7 @@ const LedgerProviderType ledger_file_provider = {
 	.options = file_options,
 	.validate = file_validate,
 	.check_key = file_check_key,
+	.rotate_material = file_rotate_material,
 	.wrap = file_wrap,
 	.unwrap = file_unwrap,
 };

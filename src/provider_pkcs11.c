@@ -25,8 +25,6 @@
 #include <p11-kit/pkcs11.h>
 
 #define PKCS11_HINT "Check that the token is present, the key is on it and allowed to encrypt and decrypt, and that the PIN file holds the user PIN."
-#define DEFAULT_TIMEOUT_MS 10000
-#define WRAPPED_LEN (LEDGER_NONCE_LEN + LEDGER_KEY_LEN + LEDGER_TAG_LEN)
 #define PIN_MAX 256
 #define TOKEN_ATTEMPTS 10
 
@@ -42,14 +40,9 @@ typedef struct Pkcs11Args
 {
 	const char *module;
 	const char *token;
-	const char *label;
 	char		pin[PIN_MAX];
 	int			pinlen;
-	bool		wrap;
-	uint8		iv[LEDGER_NONCE_LEN];
-	const uint8 *aad;
-	int			aadlen;
-	const uint8 *in;			/* the key, or the ciphertext and tag */
+	LedgerGcmOp *op;
 } Pkcs11Args;
 
 /* In the child: report a PKCS#11 failure and pick the exit code. */
@@ -149,32 +142,31 @@ find_key(CK_FUNCTION_LIST *m, CK_SESSION_HANDLE s, const char *label, CK_OBJECT_
 
 /* In the child: one encryption or decryption, written to stdout. */
 static int
-token_crypt(CK_FUNCTION_LIST *m, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key, Pkcs11Args *a)
+token_crypt(CK_FUNCTION_LIST *m, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key, LedgerGcmOp *op)
 {
-	CK_GCM_PARAMS gcm = {a->iv, sizeof(a->iv), sizeof(a->iv) * 8,
-	(CK_BYTE_PTR) a->aad, a->aadlen, LEDGER_TAG_LEN * 8};
+	CK_GCM_PARAMS gcm = {op->iv, sizeof(op->iv), sizeof(op->iv) * 8,
+	(CK_BYTE_PTR) op->aad, op->aadlen, LEDGER_TAG_LEN * 8};
 	CK_MECHANISM mech = {CKM_AES_GCM, &gcm, sizeof(gcm)};
 	CK_BYTE		out[LEDGER_KEY_LEN + LEDGER_TAG_LEN];
 	CK_ULONG	outlen = sizeof(out);
 	CK_RV		rv;
 	int			code = 0;
 
-	if (a->wrap)
+	if (op->wrap)
 	{
 		if ((rv = m->C_EncryptInit(s, &mech, key)) != CKR_OK)
 			return fail("C_EncryptInit", rv, rv_code(rv));
-		rv = m->C_Encrypt(s, (CK_BYTE_PTR) a->in, LEDGER_KEY_LEN, out, &outlen);
+		rv = m->C_Encrypt(s, (CK_BYTE_PTR) op->in, LEDGER_KEY_LEN, out, &outlen);
 		if (rv != CKR_OK || outlen != sizeof(out))
 			return fail("C_Encrypt", rv, rv_code(rv));
-		if (write(1, a->iv, sizeof(a->iv)) != sizeof(a->iv) ||
-			write(1, out, outlen) != (ssize_t) outlen)
+		if (write(1, out, outlen) != (ssize_t) outlen)
 			code = 1;
 	}
 	else
 	{
 		if ((rv = m->C_DecryptInit(s, &mech, key)) != CKR_OK)
 			return fail("C_DecryptInit", rv, rv_code(rv));
-		rv = m->C_Decrypt(s, (CK_BYTE_PTR) a->in, LEDGER_KEY_LEN + LEDGER_TAG_LEN, out, &outlen);
+		rv = m->C_Decrypt(s, (CK_BYTE_PTR) op->in, LEDGER_KEY_LEN + LEDGER_TAG_LEN, out, &outlen);
 		if (rv != CKR_OK || outlen != LEDGER_KEY_LEN)
 			return fail("C_Decrypt", rv, rv == CKR_OK ? 5 : rv_code(rv));
 		if (write(1, out, outlen) != (ssize_t) outlen)
@@ -226,8 +218,8 @@ pkcs11_child(void *arg)
 	ledger_wipe(a->pin, sizeof(a->pin));
 	if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN)
 		code = fail("C_Login", rv, rv_code(rv) == 1 ? 4 : rv_code(rv));
-	else if ((code = find_key(m, s, a->label, &key)) == 0)
-		code = token_crypt(m, s, key, a);
+	else if ((code = find_key(m, s, a->op->key, &key)) == 0)
+		code = token_crypt(m, s, key, a->op);
 	m->C_Logout(s);
 	m->C_CloseSession(s);
 	p11_kit_module_finalize(m);
@@ -252,11 +244,12 @@ pkcs11_validate(const LedgerProvider *p)
 				 errmsg("a PKCS#11 token label has at most 32 characters")));
 }
 
-/* Run one operation on the token; the result lands in out. */
+/* One operation on the token, in a child; the result lands in out. */
 static void
-run(const LedgerProvider *p, Pkcs11Args *a, uint8 *out, int outlen)
+pkcs11_run(const LedgerProvider *p, LedgerGcmOp *op, uint8 *out, int outlen)
 {
 	LedgerCall	call = {0};
+	Pkcs11Args	a = {0};
 	char	   *path = ledger_provider_path_option(p, "pin_file");
 	int			len;
 	char	   *pin = ledger_provider_read_secret_file(p, "PIN file", path, &len);
@@ -271,74 +264,37 @@ run(const LedgerProvider *p, Pkcs11Args *a, uint8 *out, int outlen)
 		ledger_provider_inaccessible(p, PKCS11_HINT, "PIN file \"%s\" does not hold a PIN of 1 to %d characters",
 									 path, PIN_MAX - 1);
 	}
-	a->module = ledger_provider_path_option(p, "module");
-	a->token = ledger_provider_option(p, "token_label");
-	memcpy(a->pin, pin, len);
-	a->pinlen = len;
+	a.module = ledger_provider_path_option(p, "module");
+	a.token = ledger_provider_option(p, "token_label");
+	memcpy(a.pin, pin, len);
+	a.pinlen = len;
+	a.op = op;
 	ledger_wipe(pin, len);
 	pfree(pin);
 
 	call.output = out;
 	call.outcap = outlen;
-	call.timeout_ms = ledger_provider_int_option(p, "timeout_ms", DEFAULT_TIMEOUT_MS);
-	ledger_call(&call, pkcs11_child, a);
-	ledger_wipe(a->pin, sizeof(a->pin));
-	if (call.exit_code != 0 || call.timed_out || call.outlen != outlen)
+	PG_TRY();
+	{
+		ledger_call_provider(p, &call, pkcs11_child, &a, PKCS11_HINT,
+							 psprintf("token \"%s\", key \"%s\"", a.token, op->key));
+	}
+	PG_FINALLY();
+	{
+		ledger_wipe(a.pin, sizeof(a.pin));
+	}
+	PG_END_TRY();
+	if (call.outlen != outlen)
 	{
 		ledger_wipe(out, outlen);
-		ledger_provider_inaccessible(p, PKCS11_HINT, "token \"%s\", key \"%s\": %s",
-									 a->token, a->label,
-									 call.exit_code == 0 && !call.timed_out ?
-									 "the module returned a result of the wrong length" :
-									 ledger_call_failure(&call));
+		ledger_provider_inaccessible(p, PKCS11_HINT, "token \"%s\", key \"%s\": the module returned a result of the wrong length",
+									 a.token, op->key);
 	}
-}
-
-static bytea *
-pkcs11_wrap(const LedgerProvider *p, const char *key, bool may_create,
-			const LedgerKeyContext *cxt, const uint8 *plain, LedgerProviderRef *ref)
-{
-	Pkcs11Args	a = {0};
-	bytea	   *wrapped = palloc(VARHDRSZ + WRAPPED_LEN);
-
-	if (key == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("key provider \"%s\" needs a key to wrap with", p->name),
-				 errhint("Name the key by its label: ledger_rotate_key('provider_key', '<label>', '%s').", p->name)));
-	a.label = key;
-	a.wrap = true;
-	ledger_random_bytes(a.iv, sizeof(a.iv));
-	a.aad = cxt->aad;
-	a.aadlen = cxt->aadlen;
-	a.in = plain;
-	run(p, &a, (uint8 *) VARDATA(wrapped), WRAPPED_LEN);
-	SET_VARSIZE(wrapped, VARHDRSZ + WRAPPED_LEN);
-	strlcpy(ref->key_id, key, sizeof(ref->key_id));
-	return wrapped;
-}
-
-static void
-pkcs11_unwrap(const LedgerProvider *p, const LedgerProviderRef *ref,
-			  const LedgerKeyContext *cxt, const uint8 *wrapped, int len, uint8 *plain)
-{
-	Pkcs11Args	a = {0};
-
-	if (len != WRAPPED_LEN)
-		ledger_provider_inaccessible(p, PKCS11_HINT, "the wrapped root key has %d bytes, not %d",
-									 len, WRAPPED_LEN);
-	a.label = ref->key_id;
-	memcpy(a.iv, wrapped, sizeof(a.iv));
-	a.aad = cxt->aad;
-	a.aadlen = cxt->aadlen;
-	a.in = wrapped + LEDGER_NONCE_LEN;
-	run(p, &a, plain, LEDGER_KEY_LEN);
 }
 
 const LedgerProviderType ledger_pkcs11_provider = {
 	.name = "pkcs11",
 	.options = pkcs11_options,
 	.validate = pkcs11_validate,
-	.wrap = pkcs11_wrap,
-	.unwrap = pkcs11_unwrap,
+	.gcm_run = pkcs11_run,
 };

@@ -50,8 +50,10 @@ typedef struct Key
 	char		kind;			/* 'R' root, 'D' data */
 	int64_t		parent_id;
 	int64_t		parent_version;
-	char		provider_key_id[64];
+	char		provider[64];
+	char		provider_key_id[256];
 	int64_t		provider_key_version;
+	int			foreign;		/* a root key a keyring file did not wrap */
 	uint8_t		wrapped[WRAPPED_LEN];
 	int			open;			/* key[] holds the unwrapped key */
 	uint8_t		key[KEY_LEN];
@@ -301,8 +303,22 @@ read_key(Audit *a, json_t *rec)
 	}
 	else
 	{
-		k->provider_key_version = int_of(rec, "provider_key_version", "the root key");
+		const char *provider = json_string_value(json_object_get(rec, "provider"));
+		const char *wrapped = json_string_value(json_object_get(rec, "wrapped"));
+
+		/*
+		 * A KMS's ciphertext has its own length and no key version: such a
+		 * root key is never opened here, only named.
+		 */
+		snprintf(k->provider, sizeof(k->provider), "%s", provider ? provider : "file");
 		snprintf(k->provider_key_id, sizeof(k->provider_key_id), "%s", pk ? pk : "");
+		k->provider_key_version = json_is_integer(json_object_get(rec, "provider_key_version")) ?
+			int_of(rec, "provider_key_version", "the root key") : 0;
+		k->foreign = k->provider_key_version == 0 ||
+			(wrapped != NULL && strlen(wrapped) != 2 * WRAPPED_LEN &&
+			 strlen(wrapped) <= 2 * 4096 && strspn(wrapped, "0123456789abcdef") == strlen(wrapped));
+		if (k->foreign)
+			return;
 	}
 	if (!hex_bytes(json_string_value(json_object_get(rec, "wrapped")), k->wrapped, WRAPPED_LEN))
 		failed("a key", "its wrapped bytes are malformed");
@@ -326,8 +342,12 @@ open_key(Audit *a, int64_t id, int64_t version)
 	put_be32(aad + sizeof("ledger.key.v1") + 5, (uint32_t) k->version);
 	if (k->kind == 'R')
 	{
+		if (k->foreign)
+			die(2, "the root key is wrapped by key provider \"%s\", whose key is not in a keyring file: "
+				"check data hashes in the database with ledger_verify('full')%s", k->provider, NULL);
 		if (!provider_key(a->keyring, k->provider_key_id, k->provider_key_version, wrapping))
-			die(2, "the keyring does not hold provider key %s%s", k->provider_key_id, NULL);
+			die(2, "the keyring does not hold provider key %s of key provider \"%s\"",
+				k->provider_key_id, k->provider);
 	}
 	else
 		memcpy(wrapping, open_key(a, k->parent_id, k->parent_version), KEY_LEN);

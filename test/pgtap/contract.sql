@@ -2,7 +2,7 @@
 -- and the SQLSTATE of each refusal.  Runs in one transaction that is
 -- rolled back, so it leaves nothing behind.
 BEGIN;
-SELECT plan(84);
+SELECT plan(85);
 
 -- Objects the extension installs
 SELECT has_schema('ledger');
@@ -26,8 +26,8 @@ SELECT is((SELECT amtype::text FROM pg_am WHERE amname = 'ledger'), 't',
 	'"ledger" is a table access method');
 SELECT is((SELECT count(*)::int FROM pg_class c JOIN pg_am a ON a.oid = c.relam
 		   WHERE c.relnamespace = 'ledger'::regnamespace AND c.relkind = 'r'
-			 AND a.amname = 'ledger_internal'), 7,
-	'the journal, the chain tables, both catalogs and the key changes and events use the internal access method');
+			 AND a.amname = 'ledger_internal'), 8,
+	'the journal, the chain tables, the catalogs, the providers and the key changes and events use the internal access method');
 SELECT columns_are('ledger', 'transactions',
 	ARRAY['seq', 'xid', 'committed_at', 'revision_count', 'merkle_root'],
 	'transaction entries have exactly the documented columns');
@@ -79,7 +79,7 @@ SELECT ok(has_function_privilege('ledger_key_admin', 'ledger_create_provider(tex
 	'ledger_key_admin may create providers');
 SELECT ok(NOT pg_has_role('ledger_key_admin', 'ledger_key_user', 'MEMBER'),
 	'ledger_key_admin does not hold the key grant');
-SELECT throws_ok($$SELECT ledger_create_provider('x', 'kmip')$$, '22023', NULL,
+SELECT throws_ok($$SELECT ledger_create_provider('x', 'vault')$$, '22023', NULL,
 	'an unknown provider type is refused');
 SELECT throws_ok($$SELECT ledger_drop_provider('file')$$, '2BP01', NULL,
 	'the provider that wraps the root key cannot be dropped');
@@ -151,6 +151,7 @@ SELECT throws_ok('CREATE MATERIALIZED VIEW mv USING ledger AS SELECT 1', '0A000'
 SELECT throws_ok('CREATE INDEX ON t ((t))', '0A000', NULL, 'whole-row indexes are refused');
 SELECT throws_ok('DELETE FROM ledger.journal', '42501', NULL, 'the journal refuses DELETE');
 SELECT throws_ok('UPDATE ledger.keys SET state = $$x$$', '42501', NULL, 'the key catalog refuses UPDATE');
+SELECT throws_ok('DELETE FROM ledger.providers', '42501', NULL, 'the provider registry refuses DELETE');
 SELECT throws_ok('TRUNCATE ledger.journal', '42501', NULL, 'the journal refuses TRUNCATE');
 SELECT throws_ok($$SELECT ledger_document_id('pg_class', '(0,1)')$$, '42809', NULL,
 	'ledger_document_id wants a ledger table');

@@ -12,6 +12,7 @@ use warnings;
 
 use FindBin;
 use lib "$FindBin::RealBin/lib";
+use KeyScenarios;
 use LedgerTest;
 use IPC::Run;
 use PostgreSQL::Test::Utils;
@@ -33,13 +34,6 @@ sub status
 		q{SELECT status, inaccessible_since IS NOT NULL FROM ledger_status()});
 }
 
-sub script
-{
-	my ($name, $body) = @_;
-	my $path = $node->basedir . "/$name.sql";
-	append_to_file($path, $body);
-	return $path;
-}
 
 # --- 1. 1,500 records at a steady rate, then read back ---------------------
 
@@ -49,7 +43,7 @@ $node->safe_psql('postgres', q{
 	CREATE TABLE witness (id bigint PRIMARY KEY);
 	CREATE SEQUENCE ids;
 });
-my $fill = script('fill', q{
+my $fill = script($node, 'fill', q{
 INSERT INTO acct SELECT coalesce(max(id), 0) + 1, 'owner-' || (coalesce(max(id), 0) + 1), 100 FROM acct;
 });
 $node->command_ok(
@@ -65,7 +59,7 @@ my $acct_before = $node->safe_psql('postgres',
 
 # --- 3. The keyring disappears under a read-and-write load ----------------
 
-my $write = script('write', q{
+my $write = script($node, 'write', q{
 \set v random(1, 1000000)
 BEGIN;
 SELECT nextval('ids') AS id \gset
@@ -73,22 +67,12 @@ INSERT INTO events VALUES (:id, :v);
 INSERT INTO witness VALUES (:id);
 COMMIT;
 });
-my $read = script('read', q{
+my $read = script($node, 'read', q{
 \set id random(1, 1500)
 SELECT owner, balance FROM acct WHERE id = :id;
 });
 
-# A load for $secs seconds; returns the harness and its output handles.
-sub start_load
-{
-	my ($secs) = @_;
-	my ($out, $err) = ('', '');
-	my $h = IPC::Run::start(
-		[ 'pgbench', '-n', '-c', '4', '-T', $secs, '-f', "$write\@1", '-f', "$read\@3",
-			'-p', $node->port, '-h', $node->host, 'postgres' ],
-		'>', \$out, '2>', \$err);
-	return { h => $h, out => \$out, err => \$err };
-}
+sub start_load { return pgbench($node, $_[0], "$write\@1", "$read\@3") }
 
 # A session that holds unwrapped keys from before the loss.
 my ($sin, $sout, $serr) = ('', '', '');

@@ -257,6 +257,32 @@ ok($node->poll_query_until('postgres', q{
 	'turned off, the rotations stop');
 all_rows_read('after automatic rotations');
 
+# The keyring's own material: a new version of the provider key, then the
+# root key re-wrapped with it, by the worker alone.
+my $pk = $node->safe_psql('postgres', 'SELECT provider_key_id || \' \' || provider_key_version FROM ledger_status()');
+my ($pk_id, $pk_version) = split / /, $pk;
+$before = $node->safe_psql('postgres', 'SELECT max(change_id) FROM ledger.key_changes');
+$node->safe_psql('postgres', q{ALTER SYSTEM SET ledger.provider_key_rotation_period = '2s'});
+$node->reload;
+ok($node->poll_query_until('postgres', qq{
+	SELECT count(*) >= 2 FROM ledger.key_changes
+	 WHERE change_id > $before AND kind = 'provider_key' AND state = 'done'}),
+	'with ledger.provider_key_rotation_period set, the worker rotates the keyring\'s material by itself');
+$node->safe_psql('postgres', 'ALTER SYSTEM RESET ledger.provider_key_rotation_period');
+$node->reload;
+ok($node->poll_query_until('postgres', q{
+	SELECT current_setting('ledger.provider_key_rotation_period') = '0'
+	   AND status = 'ENABLED' FROM ledger_status()}),
+	'turned off, they stop');
+my ($id_now, $version_now) = split / /,
+  $node->safe_psql('postgres', 'SELECT provider_key_id || \' \' || provider_key_version FROM ledger_status()');
+is($id_now, $pk_id, '... the root key stays with the same provider key');
+cmp_ok($version_now, '>', $pk_version + 1, '... wrapped by a newer version of it');
+my @versions = grep { /^key \Q$pk_id\E (\d+) enabled / } split /\n/, slurp_file($keyring);
+cmp_ok(scalar(@versions), '>=', $version_now, '... and the keyring keeps every version, for old backups');
+is(sprintf('%04o', (stat($keyring))[2] & 07777), '0600', '... and stays mode 0600');
+all_rows_read('after automatic provider key rotations');
+
 # --- An immediate shutdown in the middle of a change ----------------------
 
 my ($wout, $werr) = ('', '');

@@ -117,6 +117,18 @@ $e = psql_error($node, q{SELECT ledger_drop_provider('kms')}, connstr => $admin)
 is($e->{sqlstate}, '2BP01', 'a provider that wraps the root key cannot be dropped');
 like($e->{hint}, qr/Move the root key to another provider first/, '... and the hint says what to do');
 
+# --- The offline auditor with a root key in a KMS -------------------------------
+
+$node->safe_psql('postgres', 'SELECT ledger_digest()');
+my $export = $node->basedir . '/export.jsonl';
+append_to_file($export, $node->safe_psql('postgres', 'SELECT * FROM ledger_export()') . "\n");
+my $digest = $node->safe_psql('postgres', 'SELECT digest FROM ledger_digest()');
+my ($out, $err) = run_command([ 'ledger-verify', 'export', $export, $digest ]);
+like($out, qr/^ok: /, 'ledger-verify checks the chain of an export whose root key is in a KMS');
+($out, $err) = run_command([ 'ledger-verify', 'export', $export, $digest, '--keyring', "$keyring.away" ]);
+like($out, qr/root key is wrapped by key provider "kms", whose key is not in a keyring file/,
+	'... and says plainly that a keyring cannot open its payloads');
+
 # --- A root key rotation and a restart through the KMS ---------------------------
 
 my $id = $node->safe_psql('postgres', 'SELECT ledger_rotate_key()', connstr => $admin);

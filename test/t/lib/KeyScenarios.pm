@@ -28,7 +28,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time usleep);
 
-our @EXPORT = qw(run_key_scenarios watch_status);
+our @EXPORT = qw(run_key_scenarios script pgbench);
 
 # Watch ledger_status() from one session until a change was seen pending
 # or running and then finished; returns what it saw.
@@ -46,6 +46,7 @@ BEGIN
 END $$;
 };
 
+# A pgbench script file in the node's directory.
 sub script
 {
 	my ($node, $name, $body) = @_;
@@ -55,6 +56,8 @@ sub script
 	return $path;
 }
 
+# pgbench with 4 clients for $secs seconds, in the background; returns the
+# harness and its output handles.
 sub pgbench
 {
 	my ($node, $secs, @files) = @_;
