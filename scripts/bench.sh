@@ -29,7 +29,11 @@
 #               and on one with 20 times the rows (the same keys); PK SELECT
 #               TPS with the key check at its default interval against no
 #               check at all; the time from taking the keyring away to the
-#               refusal, and from putting it back to ENABLED
+#               refusal, and from putting it back to ENABLED; and for each
+#               provider (file, command with test/kms/fake_kms.py, pkcs11
+#               with SoftHSM2 where installed) the time of a provider key
+#               change to it and of a new session's first ledger read,
+#               which unwraps the root key through it
 # A CHECKPOINT precedes every measurement.  For each test it prints heap's
 # figure, ledger's, the ledger/heap ratio (TPS for 1-4, time for COPY), the
 # on-disk footprint (table + indexes + TOAST, plus for ledger the growth of
@@ -393,6 +397,50 @@ test_keys() {
 	as_pg_user mv "$BWORK/ledger.keyring.away" "$BWORK/ledger.keyring"
 	R[keys:recover]=$(ms_until_status ENABLED)
 	log "key check cost ratio ${R[keys:checkratio]}; refused after ${R[keys:refuse]} ms, recovered after ${R[keys:recover]} ms"
+	test_providers
+}
+
+# Average milliseconds of a new session running SQL, over 20 sessions.
+session_ms() { # SQL
+	local t0 i
+	t0=$(date +%s%N)
+	for ((i = 0; i < 20; i++)); do bq "$1" >/dev/null; done
+	echo $((($(date +%s%N) - t0) / 20000000))
+}
+
+# Where the provider key lives: a provider key change to each provider,
+# and a new session's first ledger read, which unwraps the root key
+# through the provider; a new session that reads a heap table is the
+# baseline.
+test_providers() {
+	local kms="$BWORK/kms.sh" read="SELECT v FROM bench_k1 WHERE id = 1" p
+	R[prov:baseline]=$(session_ms "SELECT count(*) FROM pg_class WHERE oid = 1")
+	R[prov:file:read]=$(session_ms "$read")
+	R[prov:file:change]=${R[keys:small:provider]}
+	as_pg_user cp "$LEDGER_ROOT/test/kms/fake_kms.py" "$BWORK/fake_kms.py"
+	printf '#!/bin/sh\nFAKE_KMS_STATE=%s/kms.json exec /usr/bin/python3 %s/fake_kms.py "$@"\n' \
+		"$BWORK" "$BWORK" | as_pg_user tee "$kms" >/dev/null
+	as_pg_user chmod 700 "$kms"
+	as_pg_user "$kms" create k1
+	bq "SELECT ledger_create_provider('kms', 'command', '{\"command\": \"$kms\"}')" >/dev/null
+	R[prov:command:change]=$(change_ms "'provider_key', 'k1', 'kms'")
+	R[prov:command:read]=$(session_ms "$read")
+	if command -v softhsm2-util >/dev/null && [[ -r /usr/lib/softhsm/libsofthsm2.so ]]; then
+		as_pg_user softhsm2-util --init-token --free --label bench --so-pin 5678 --pin 1234 >/dev/null
+		as_pg_user pkcs11-tool --module /usr/lib/softhsm/libsofthsm2.so --token-label bench \
+			--login --pin 1234 --keygen --key-type AES:32 --label root --sensitive >/dev/null 2>&1
+		echo 1234 | as_pg_user tee "$BWORK/hsm.pin" >/dev/null
+		as_pg_user chmod 600 "$BWORK/hsm.pin"
+		bq "SELECT ledger_create_provider('hsm', 'pkcs11', '{\"module\": \"/usr/lib/softhsm/libsofthsm2.so\",
+			\"token_label\": \"bench\", \"pin_file\": \"$BWORK/hsm.pin\"}')" >/dev/null
+		R[prov:pkcs11:change]=$(change_ms "'provider_key', 'root', 'hsm'")
+		R[prov:pkcs11:read]=$(session_ms "$read")
+	fi
+	for p in file command pkcs11; do
+		if [[ -n ${R[prov:$p:read]:-} ]]; then
+			log "provider $p: change ${R[prov:$p:change]} ms, new session's first read ${R[prov:$p:read]} ms (baseline ${R[prov:baseline]} ms)"
+		fi
+	done
 }
 
 keys_table() {
@@ -410,6 +458,14 @@ keys_table() {
 	echo "| PK SELECT, 8 clients, checks every 10 s / no checks | $(fmt '%.2f' "${R[keys:checkratio]}")x |"
 	echo "| keyring taken away → status KMS_KEY_INACCESSIBLE, every access refused | ${R[keys:refuse]} ms |"
 	echo "| keyring put back → status ENABLED | ${R[keys:recover]} ms |"
+	echo
+	echo "| where the provider key lives | provider key change to it, request to done | new session's first ledger read (a new session's heap read: ${R[prov:baseline]} ms) |"
+	echo "|---|---|---|"
+	for p in file command pkcs11; do
+		if [[ -n ${R[prov:$p:read]:-} ]]; then
+			echo "| $p | ${R[prov:$p:change]} ms | ${R[prov:$p:read]} ms |"
+		fi
+	done
 }
 
 chain_table() {

@@ -238,7 +238,7 @@ LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE;
 REVOKE ALL ON FUNCTION ledger_rotate_key(text, text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION ledger_rotate_key(text, text, text) TO ledger_key_admin;
 
--- Key providers, for superusers and ledger_key_admin.
+-- Key providers.
 CREATE FUNCTION ledger_create_provider(name text, type text, options jsonb DEFAULT '{}')
 RETURNS void
 AS 'MODULE_PATHNAME', 'ledger_create_provider'
@@ -251,10 +251,11 @@ CREATE FUNCTION ledger_drop_provider(name text)
 RETURNS void
 AS 'MODULE_PATHNAME', 'ledger_drop_provider'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE;
+-- Creating and altering a provider names programs, modules, files and
+-- hosts that the server will use: superusers only, checked in C too.
 REVOKE ALL ON FUNCTION ledger_create_provider(text, text, jsonb),
     ledger_alter_provider(text, jsonb), ledger_drop_provider(text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION ledger_create_provider(text, text, jsonb),
-    ledger_alter_provider(text, jsonb), ledger_drop_provider(text) TO ledger_key_admin;
+GRANT EXECUTE ON FUNCTION ledger_drop_provider(text) TO ledger_key_admin;
 GRANT EXECUTE ON FUNCTION ledger_status() TO ledger_key_admin;
 
 CREATE FUNCTION ledger_verify(level text DEFAULT 'full',

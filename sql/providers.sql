@@ -61,10 +61,22 @@ SELECT ledger_drop_provider('nowhere');
 SELECT ledger_drop_provider('spare');
 SELECT name FROM ledger.providers ORDER BY name;
 
--- Only superusers and ledger_key_admin manage providers
+-- Only superusers define providers; ledger_key_admin may drop them
 CREATE ROLE provider_outsider;
+CREATE ROLE provider_admin IN ROLE ledger_key_admin;
 SET ROLE provider_outsider;
 SELECT ledger_create_provider('p2', 'command', '{"command": "/bin/true"}');
 SELECT ledger_drop_provider('file');
+SET ROLE provider_admin;
+SELECT ledger_drop_provider('file');
+SELECT ledger_drop_provider('nowhere');
 RESET ROLE;
-DROP ROLE provider_outsider;
+GRANT EXECUTE ON FUNCTION ledger_create_provider(text, text, jsonb),
+    ledger_alter_provider(text, jsonb) TO provider_admin;
+SET ROLE provider_admin;
+SELECT ledger_create_provider('p2', 'command', '{"command": "/bin/true"}');
+SELECT ledger_alter_provider('file', '{}');
+RESET ROLE;
+REVOKE EXECUTE ON FUNCTION ledger_create_provider(text, text, jsonb),
+    ledger_alter_provider(text, jsonb) FROM provider_admin;
+DROP ROLE provider_outsider, provider_admin;

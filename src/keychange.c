@@ -295,6 +295,15 @@ change_step(void)
 		table_close(rel, NoLock);
 		return false;
 	}
+	/*
+	 * No provider may change or go while a step wraps with it (see
+	 * ledger_create_provider); the worker does not wait for a session that
+	 * is altering one, it comes back in a later round.
+	 */
+	if (!ConditionalLockRelationOid(ledger_relation_oid("providers"), RowExclusiveLock))
+		ereport(ERROR,
+				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+				 errmsg("a key provider is being changed; the key change goes on later")));
 	kind = TextDatumGetCString(heap_getattr(tup, Anum_change_kind, desc, &isnull));
 	target = int64_column(tup, desc, Anum_change_target, &isnull);
 	started = !isnull;

@@ -216,36 +216,11 @@ ledger_key_status_ok(void)
 void
 ledger_key_status_check(void)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
+	ErrorData  *e = ledger_worker_try(ledger_keys_check);
 
-	BeginInternalSubTransaction(NULL);
-	PG_TRY();
-	{
-		ledger_keys_check();
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *e;
-
-		MemoryContextSwitchTo(cxt);
-		e = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-		if (e->sqlerrcode == ERRCODE_QUERY_CANCELED ||
-			e->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
-			ReThrowError(e);
-		if (e->sqlerrcode != ERRCODE_LEDGER_KEY_INACCESSIBLE)
-			ereport(WARNING,
-					(errmsg("could not check the ledger's provider key: %s", e->message)));
-		FreeErrorData(e);
-	}
-	PG_END_TRY();
+	if (e != NULL && e->sqlerrcode != ERRCODE_LEDGER_KEY_INACCESSIBLE)
+		ereport(WARNING,
+				(errmsg("could not check the ledger's provider key: %s", e->message)));
 }
 
 /* Claim the next check if none ran within the interval. */

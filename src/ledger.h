@@ -503,6 +503,7 @@ extern void ledger_worker_register_launcher(void);
 extern void ledger_worker_ensure(void);
 extern void ledger_worker_stop(Oid dboid);
 extern void ledger_worker_wake(Oid dboid);
+extern ErrorData *ledger_worker_try(void (*fn) (void));
 
 /* sqlfuncs.c: the SQL boundary */
 extern Relation ledger_open_table(Oid relid, LOCKMODE lockmode, AclMode required);

@@ -372,7 +372,7 @@ lookup_provider(const char *name)
 	Relation	rel = table_open(ledger_relation_oid("providers"), AccessShareLock);
 	LedgerProvider *p = provider_from_row(existing_provider_row(rel, name),
 										  RelationGetDescr(rel));
-	table_close(rel, AccessShareLock);
+	table_close(rel, NoLock);
 	return p;
 }
 
@@ -570,6 +570,22 @@ options_arg(FunctionCallInfo fcinfo, int n)
 	return PG_GETARG_JSONB_P(n);
 }
 
+/*
+ * A provider names programs, modules, files and hosts that the server's OS
+ * user will run, load, read or reach, and receives the root key: only a
+ * superuser says which.  ledger_key_admin moves keys among them.
+ */
+static void
+require_superuser(const char *name)
+{
+	if (!superuser())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to define key provider \"%s\"", name),
+				 errdetail("A key provider runs programs, loads modules, reads files and reaches hosts as the server's OS user, and receives the root key."),
+				 errhint("A superuser must create or alter it; members of ledger_key_admin may then move the root key to its keys.")));
+}
+
 static void
 require_primary(void)
 {
@@ -589,7 +605,13 @@ provider_event(const char *event, const char *name)
 	ledger_key_event(event, &ref, 0, 0, 0, "ok");
 }
 
-/* ledger_create_provider(name text, type text, options jsonb DEFAULT '{}') */
+/*
+ * ledger_create_provider(name text, type text, options jsonb DEFAULT '{}'),
+ * for superusers.  Creating, altering and dropping take ShareRowExclusive
+ * on ledger.providers, which conflicts with the RowExclusive lock that each
+ * step of a key change takes: a provider never changes or goes under a
+ * change that is wrapping with it.
+ */
 Datum
 ledger_create_provider(PG_FUNCTION_ARGS)
 {
@@ -598,6 +620,7 @@ ledger_create_provider(PG_FUNCTION_ARGS)
 	LedgerProvider p = {{0}};
 	Relation	rel;
 
+	require_superuser(name);
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -636,6 +659,7 @@ ledger_alter_provider(PG_FUNCTION_ARGS)
 	bool		nulls[Natts_providers] = {0};
 	bool		repl[Natts_providers] = {0};
 
+	require_superuser(name);
 	require_primary();
 	rel = table_open(ledger_relation_oid("providers"), ShareRowExclusiveLock);
 	tup = existing_provider_row(rel, name);

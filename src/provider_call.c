@@ -10,8 +10,12 @@
  * the backend is asked to cancel.  The child also gives a PKCS#11 module
  * a process of its own, since PKCS#11 state does not survive fork.
  *
- * The child never returns into PostgreSQL code: it resets signals, keeps
- * only fds 0-2, runs the provider's function and leaves with _exit().
+ * The child never returns into PostgreSQL code: signals are blocked across
+ * the fork and reset in the child, which forgets PostgreSQL's exit
+ * callbacks, keeps only fds 0-2, leads a process group of its own (so that
+ * a timeout kills whatever it started too), runs the provider's function
+ * and leaves with _exit().  Only a cancel or a shutdown request ends a
+ * call early; other interrupts wait for it.
  * Exit codes 2 to 5 mean the same for every provider (call_failure()).
  *
  *-------------------------------------------------------------------------
@@ -25,6 +29,7 @@
 #include <unistd.h>
 
 #include "miscadmin.h"
+#include "storage/ipc.h"
 #include "portability/instr_time.h"
 
 #define POLL_STEP_MS 100
@@ -38,6 +43,13 @@ close_fd(int *fd)
 	*fd = -1;
 }
 
+/* A cancel or a shutdown ends a call; other interrupts can wait for it. */
+static bool
+must_stop(void)
+{
+	return QueryCancelPending || ProcDiePending;
+}
+
 /* In the child: a clean process that runs "child" and exits. */
 static void
 run_child(int in, int out, int err, LedgerCallChild child, void *arg)
@@ -48,6 +60,8 @@ run_child(int in, int out, int err, LedgerCallChild child, void *arg)
 		signal(s, SIG_DFL);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
+	on_exit_reset();
+	(void) setpgid(0, 0);
 	if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
 		_exit(126);
 	closefrom(3);
@@ -89,9 +103,10 @@ reap(pid_t pid, instr_time start, int timeout_ms, bool *timed_out)
 			return -1;
 		INSTR_TIME_SET_CURRENT(now);
 		INSTR_TIME_SUBTRACT(now, start);
-		if (INSTR_TIME_GET_MILLISEC(now) > timeout_ms || InterruptPending)
+		if (INSTR_TIME_GET_MILLISEC(now) > timeout_ms || must_stop())
 		{
-			*timed_out = !InterruptPending;
+			*timed_out = !must_stop();
+			kill(-pid, SIGKILL);
 			kill(pid, SIGKILL);
 			while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 				;
@@ -119,6 +134,8 @@ ledger_call(LedgerCall *call, LedgerCallChild child, void *arg)
 	pid_t		pid;
 	int			status;
 	pqsigfunc	old_pipe;
+	sigset_t	all,
+				saved;
 
 	call->outlen = 0;
 	call->message[0] = '\0';
@@ -136,9 +153,12 @@ ledger_call(LedgerCall *call, LedgerCallChild child, void *arg)
 	}
 	fflush(NULL);
 	INSTR_TIME_SET_CURRENT(start);
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &saved);
 	pid = fork();
 	if (pid == 0)
 		run_child(in[0], out[1], err[1], child, arg);
+	sigprocmask(SIG_SETMASK, &saved, NULL);
 	close_fd(&in[0]), close_fd(&out[1]), close_fd(&err[1]);
 	if (pid < 0)
 	{
@@ -165,7 +185,7 @@ ledger_call(LedgerCall *call, LedgerCallChild child, void *arg)
 		INSTR_TIME_SET_CURRENT(now);
 		INSTR_TIME_SUBTRACT(now, start);
 		left = call->timeout_ms - INSTR_TIME_GET_MILLISEC(now);
-		if (left <= 0 || InterruptPending)
+		if (left <= 0 || must_stop())
 			break;				/* reap() kills the child */
 		if (in[1] >= 0)
 			fds[nfds++] = (struct pollfd) {in[1], POLLOUT, 0};

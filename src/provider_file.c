@@ -135,6 +135,8 @@ write_keyring(const char *path, const Keyring *ring, bool replace)
 				 errmsg("keyring file \"%s\" would exceed 64 kB", path),
 				 errhint("Purge keys that are pending deletion (ledger-keyring purge).")));
 	}
+	/* One left by a backend of the same pid that crashed is ours to drop. */
+	(void) unlink(tmp);
 	fd = OpenTransientFilePerm(tmp, O_WRONLY | O_CREAT | O_EXCL | PG_BINARY,
 							   S_IRUSR | S_IWUSR);
 	if (fd < 0 || write(fd, text, len) != len || pg_fsync(fd) != 0)
@@ -244,11 +246,14 @@ file_rotate_material(const LedgerProvider *p, const char *name)
 	{
 		write_keyring(path, ring, true);
 	}
-	PG_FINALLY();
+	PG_CATCH();
 	{
+		keyring_wipe(ring);
 		CloseTransientFile(fd);
+		PG_RE_THROW();
 	}
 	PG_END_TRY();
+	CloseTransientFile(fd);
 	ereport(LOG,
 			(errmsg("ledger added version %d of provider key %s to keyring file \"%s\"",
 					k->version, k->id, path)));

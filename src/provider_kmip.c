@@ -97,6 +97,13 @@ connect_tcp(const char *host, int port)
 	return fd;
 }
 
+/* An encrypted client key is refused, never asked for on a terminal. */
+static int
+no_passphrase(char *buf, int size, int rwflag, void *arg)
+{
+	return -1;
+}
+
 /* In the child: a verified TLS connection to the server, or NULL. */
 static SSL *
 tls_connect(KmipArgs *a, int *code)
@@ -115,7 +122,7 @@ tls_connect(KmipArgs *a, int *code)
 	if (a->cert_file != NULL)
 	{
 		BIO		   *bio = BIO_new_mem_buf(a->client_key, a->client_key_len);
-		EVP_PKEY   *pkey = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+		EVP_PKEY   *pkey = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL);
 
 		BIO_free(bio);
 		if (SSL_CTX_use_certificate_chain_file(ctx, a->cert_file) != 1 || pkey == NULL ||

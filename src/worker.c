@@ -36,6 +36,7 @@
 #include "storage/spin.h"
 #include "tcop/tcopprot.h"
 #include "utils/guc.h"
+#include "utils/resowner.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
@@ -331,9 +332,46 @@ ms_to_next_duty(const WorkerClock *clock)
 }
 
 /*
+ * Run "fn" in a subtransaction of the worker's, so that its error does
+ * not end the worker (an error is FATAL in a background worker) nor roll
+ * back the round's other work.  Returns the error, or NULL; a cancel or a
+ * shutdown is raised again.
+ */
+ErrorData *
+ledger_worker_try(void (*fn) (void))
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	ErrorData  *volatile e = NULL;
+
+	BeginInternalSubTransaction(NULL);
+	PG_TRY();
+	{
+		fn();
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		e = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		if (e->sqlerrcode == ERRCODE_QUERY_CANCELED ||
+			e->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
+			ReThrowError(e);
+	}
+	PG_END_TRY();
+	return e;
+}
+
+/*
  * One round of work in its own transaction: check the provider key and
- * seal when each is due, and record the key events waiting in shared
- * memory.  A wake-up (a key change or a key event) does not seal early:
+ * apply the rotation policies, and seal, when each is due, and record the
+ * key events waiting in shared memory.  A wake-up (a key change or a key event) does not seal early:
  * sealing keeps its interval.  Returns false once there is no ledger.
  */
 static bool
@@ -350,8 +388,14 @@ work_once(WorkerClock *clock)
 		OidIsValid(ledger_relation_oid("blocks"));
 	if (installed && due(clock->last_check, ledger_key_check_interval, now))
 	{
+		ErrorData  *e;
+
 		pgstat_report_activity(STATE_RUNNING, "checking the provider key");
 		ledger_key_status_check();
+		if ((e = ledger_worker_try(ledger_key_rotation_policy)) != NULL)
+			ereport(WARNING,
+					(errmsg("could not apply the ledger's key rotation policy: %s", e->message),
+					 e->detail ? errdetail("%s", e->detail) : 0));
 		clock->last_check = now;
 	}
 	if (installed && due(clock->last_seal, ledger_seal_interval, now))
@@ -361,10 +405,7 @@ work_once(WorkerClock *clock)
 		clock->last_seal = now;
 	}
 	if (installed)
-	{
-		ledger_key_rotation_policy();
 		ledger_key_events_flush();
-	}
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 	pgstat_report_stat(false);

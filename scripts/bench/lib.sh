@@ -102,6 +102,12 @@ bench_start_cluster() {
 		# ledger and heap are compared process for process: no parallel scans.
 		max_parallel_workers_per_gather = 0
 	EOF
+	# An HSM for the key custody test, where SoftHSM2 is installed: its
+	# module finds the token through the server's environment.
+	export SOFTHSM2_CONF="$BWORK/softhsm2.conf"
+	printf 'directories.tokendir = %s/tokens\nobjectstore.backend = file\nlog.level = ERROR\n' \
+		"$BWORK" | as_pg_user tee "$SOFTHSM2_CONF" >/dev/null
+	as_pg_user mkdir "$BWORK/tokens"
 	as_pg_user "$BPGBIN/pg_ctl" -D "$BWORK/data" -l "$BWORK/postgres.log" -w -t 60 start >/dev/null || {
 		tail -n 30 "$BWORK/postgres.log" >&2
 		die "the temporary server did not start; see above"

@@ -75,8 +75,8 @@ SELECT has_function('ledger_alter_provider', ARRAY['text', 'jsonb']);
 SELECT has_function('ledger_drop_provider', ARRAY['text']);
 SELECT ok(NOT has_function_privilege('public', 'ledger_create_provider(text,text,jsonb)', 'EXECUTE'),
 	'ledger_create_provider is not granted to PUBLIC');
-SELECT ok(has_function_privilege('ledger_key_admin', 'ledger_create_provider(text,text,jsonb)', 'EXECUTE'),
-	'ledger_key_admin may create providers');
+SELECT ok(NOT has_function_privilege('ledger_key_admin', 'ledger_create_provider(text,text,jsonb)', 'EXECUTE'),
+	'only superusers create providers, which run programs as the server');
 SELECT ok(NOT pg_has_role('ledger_key_admin', 'ledger_key_user', 'MEMBER'),
 	'ledger_key_admin does not hold the key grant');
 SELECT throws_ok($$SELECT ledger_create_provider('x', 'vault')$$, '22023', NULL,

@@ -69,11 +69,17 @@ my $admin = $node->connstr('postgres') . ' user=keyadmin';
 my $e = psql_error($node, qq{SELECT ledger_create_provider('kms', 'command', '{"command": "$kms"}')},
 	connstr => $node->connstr('postgres') . ' user=nobody');
 is($e->{sqlstate}, '42501', 'a role without ledger_key_admin cannot create providers');
-$node->safe_psql('postgres',
-	qq{SELECT ledger_create_provider('kms', 'command', '{"command": "$kms", "timeout_ms": 2000}')},
+# A provider runs programs as the server's OS user and receives the root
+# key: /usr/bin/tee as a "KMS" would hand the root key back in the clear.
+$e = psql_error($node, q{SELECT ledger_create_provider('tee', 'command', '{"command": "/usr/bin/tee"}')},
 	connstr => $admin);
-is($node->safe_psql('postgres', q{SELECT type, options->>'timeout_ms', created_by FROM ledger.providers WHERE name = 'kms'}),
-	'command|2000|keyadmin', 'a member of ledger_key_admin creates a provider');
+is($e->{sqlstate}, '42501', 'a member of ledger_key_admin cannot define a provider either');
+like($e->{message}, qr/permission denied for function ledger_create_provider/,
+	'... only a superuser can (sql/providers.sql: not even with EXECUTE)');
+$node->safe_psql('postgres',
+	qq{SELECT ledger_create_provider('kms', 'command', '{"command": "$kms", "timeout_ms": 2000}')});
+is($node->safe_psql('postgres', q{SELECT type, options->>'timeout_ms', created_by = current_user FROM ledger.providers WHERE name = 'kms'}),
+	'command|2000|t', 'a superuser creates a provider');
 
 $e = psql_error($node, q{SELECT ledger_rotate_key('provider_key', 'k9', 'kms')}, connstr => $admin);
 is($e->{sqlstate}, 'LD001', 'a key the KMS does not have is refused at once');
@@ -163,13 +169,14 @@ kms('garble', 'off');
 ok($node->poll_query_until('postgres', q{SELECT status FROM ledger_status()}, 'ENABLED'),
 	'... and the ledger recovers');
 
-$e = psql_error($node, q{SELECT ledger_alter_provider('kms', '{"command": "/bin/false"}')}, connstr => $admin);
+$e = psql_error($node, qq{SELECT ledger_alter_provider('kms', '{"command": "$kms"}')}, connstr => $admin);
+is($e->{sqlstate}, '42501', 'a member of ledger_key_admin cannot alter a provider');
+$e = psql_error($node, q{SELECT ledger_alter_provider('kms', '{"command": "/bin/false"}')});
 is($e->{sqlstate}, '22023', 'options under which the provider cannot open the root key are refused');
 like($e->{message}, qr/could not open root key version 2 with these options/, '... saying so');
 is($node->safe_psql('postgres', q{SELECT options->>'command' FROM ledger.providers WHERE name = 'kms'}),
 	$kms, '... and the provider keeps its options');
-$node->safe_psql('postgres', qq{SELECT ledger_alter_provider('kms', '{"command": "$kms", "timeout_ms": 5000}')},
-	connstr => $admin);
+$node->safe_psql('postgres', qq{SELECT ledger_alter_provider('kms', '{"command": "$kms", "timeout_ms": 5000}')});
 is($node->safe_psql('postgres', q{SELECT options->>'timeout_ms', changed_at IS NOT NULL FROM ledger.providers WHERE name = 'kms'}),
 	'5000|t', 'working options are taken');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM ledger_verify('full')}), '1',
