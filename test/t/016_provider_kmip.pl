@@ -9,7 +9,7 @@ use warnings;
 
 use FindBin;
 use lib "$FindBin::RealBin/lib";
-use IPC::Run;
+use POSIX ();
 use KeyScenarios;
 use LedgerTest;
 use PostgreSQL::Test::Cluster;
@@ -61,14 +61,26 @@ database_path=$dir/pykmip.db
 logging_level=INFO
 EOF
 
-my $server;
+# The server runs in a process group of its own, so that stopping it, or
+# this test dying, stops every process it started.
+my $kms_pid;
 sub start_kms
 {
-	$server = IPC::Run::start(
-		[ '/usr/bin/python3', '/usr/bin/pykmip-server', '-f', "$dir/server.conf", '-l', "$dir/server.log" ],
-		'>', "$dir/server.out", '2>&1');
+	$kms_pid = fork() // die "fork: $!";
+	return if $kms_pid;
+	POSIX::setsid();
+	open(STDOUT, '>>', "$dir/server.out") && open(STDERR, '>&', \*STDOUT)
+	  && exec('/usr/bin/python3', '/usr/bin/pykmip-server', '-f', "$dir/server.conf", '-l', "$dir/server.log");
+	POSIX::_exit(127);
 }
-sub stop_kms { $server->kill_kill; $server->finish; }
+sub stop_kms
+{
+	return unless $kms_pid;
+	kill 'KILL', -$kms_pid;
+	waitpid($kms_pid, 0);
+	undef $kms_pid;
+}
+END { local $?; stop_kms(); }
 
 my @admin = ('/usr/bin/python3', $admin_py, '127.0.0.1', $port, "$dir/client.pem", "$dir/client.key", "$dir/ca.pem");
 sub kms
