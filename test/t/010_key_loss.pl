@@ -37,25 +37,8 @@ sub status
 
 # --- 1. 1,500 records at a steady rate, then read back ---------------------
 
-$node->safe_psql('postgres', q{
-	CREATE TABLE acct (id int PRIMARY KEY, owner text, balance numeric) USING ledger;
-	CREATE TABLE events (id bigint PRIMARY KEY, v int) USING ledger;
-	CREATE TABLE witness (id bigint PRIMARY KEY);
-	CREATE SEQUENCE ids;
-});
-my $fill = script($node, 'fill', q{
-INSERT INTO acct SELECT coalesce(max(id), 0) + 1, 'owner-' || (coalesce(max(id), 0) + 1), 100 FROM acct;
-});
-$node->command_ok(
-	[ 'pgbench', '-n', '-c', '1', '-t', '1500', '-R', '1000', '-f', $fill, '-p', $node->port,
-		'-h', $node->host, 'postgres' ],
-	'pgbench inserted 1,500 records at a steady rate');
-is($node->safe_psql('postgres',
-	q{SELECT count(*), min(id), max(id), sum(balance), count(*) FILTER (WHERE owner = 'owner-' || id) FROM acct}),
-	'1500|1|1500|150000|1500', 'all 1,500 records read back as written');
+my $acct_before = fill_records($node);
 is(status(), 'ENABLED|f', 'the status is ENABLED');
-my $acct_before = $node->safe_psql('postgres',
-	q{SELECT md5(string_agg(id || ':' || owner || ':' || balance, ',' ORDER BY id)) FROM acct});
 
 # --- 3. The keyring disappears under a read-and-write load ----------------
 

@@ -242,38 +242,33 @@ isnt($node->safe_psql('postgres',
 
 # --- The automatic rotation policy ------------------------------------------
 
-my $before = $node->safe_psql('postgres', 'SELECT max(change_id) FROM ledger.key_changes');
-$node->safe_psql('postgres', q{ALTER SYSTEM SET ledger.root_key_rotation_period = '2s'});
-$node->reload;
-ok($node->poll_query_until('postgres', qq{
-	SELECT count(*) >= 2 FROM ledger.key_changes
-	 WHERE change_id > $before AND kind = 'root_key' AND state = 'done'}),
-	'with ledger.root_key_rotation_period set, the worker rotates the root key by itself, again and again');
-$node->safe_psql('postgres', 'ALTER SYSTEM RESET ledger.root_key_rotation_period');
-$node->reload;
-ok($node->poll_query_until('postgres', q{
-	SELECT current_setting('ledger.root_key_rotation_period') = '0'
-	   AND status = 'ENABLED' FROM ledger_status()}),
-	'turned off, the rotations stop');
+# Sets a rotation policy to 2 s until the worker has carried out two
+# changes of that kind by itself, then turns it off again.
+sub policy_runs
+{
+	my ($setting, $kind, $what) = @_;
+	my $before = $node->safe_psql('postgres', 'SELECT max(change_id) FROM ledger.key_changes');
+	$node->safe_psql('postgres', qq{ALTER SYSTEM SET $setting = '2s'});
+	$node->reload;
+	ok($node->poll_query_until('postgres', qq{
+		SELECT count(*) >= 2 FROM ledger.key_changes
+		 WHERE change_id > $before AND kind = '$kind' AND state = 'done'}),
+		"with $setting set, the worker $what by itself, again and again");
+	$node->safe_psql('postgres', "ALTER SYSTEM RESET $setting");
+	$node->reload;
+	ok($node->poll_query_until('postgres', qq{
+		SELECT current_setting('$setting') = '0' AND status = 'ENABLED' FROM ledger_status()}),
+		"$setting turned off, the rotations stop");
+}
+
+policy_runs('ledger.root_key_rotation_period', 'root_key', 'rotates the root key');
 all_rows_read('after automatic rotations');
 
 # The keyring's own material: a new version of the provider key, then the
 # root key re-wrapped with it, by the worker alone.
 my $pk = $node->safe_psql('postgres', 'SELECT provider_key_id || \' \' || provider_key_version FROM ledger_status()');
 my ($pk_id, $pk_version) = split / /, $pk;
-$before = $node->safe_psql('postgres', 'SELECT max(change_id) FROM ledger.key_changes');
-$node->safe_psql('postgres', q{ALTER SYSTEM SET ledger.provider_key_rotation_period = '2s'});
-$node->reload;
-ok($node->poll_query_until('postgres', qq{
-	SELECT count(*) >= 2 FROM ledger.key_changes
-	 WHERE change_id > $before AND kind = 'provider_key' AND state = 'done'}),
-	'with ledger.provider_key_rotation_period set, the worker rotates the keyring\'s material by itself');
-$node->safe_psql('postgres', 'ALTER SYSTEM RESET ledger.provider_key_rotation_period');
-$node->reload;
-ok($node->poll_query_until('postgres', q{
-	SELECT current_setting('ledger.provider_key_rotation_period') = '0'
-	   AND status = 'ENABLED' FROM ledger_status()}),
-	'turned off, they stop');
+policy_runs('ledger.provider_key_rotation_period', 'provider_key', 'rotates the keyring\'s material');
 my ($id_now, $version_now) = split / /,
   $node->safe_psql('postgres', 'SELECT provider_key_id || \' \' || provider_key_version FROM ledger_status()');
 is($id_now, $pk_id, '... the root key stays with the same provider key');

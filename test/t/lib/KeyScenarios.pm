@@ -28,7 +28,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time usleep);
 
-our @EXPORT = qw(run_key_scenarios script pgbench);
+our @EXPORT = qw(run_key_scenarios fill_records script pgbench);
 
 # Watch ledger_status() from one session until a change was seen pending
 # or running and then finished; returns what it saw.
@@ -102,19 +102,21 @@ sub change_key
 		"$p->{provider}|$expect", "change to $key: ledger_status() shows the new key");
 }
 
-sub run_key_scenarios
-{
-	my ($node, %p) = @_;
-	my $interval = $p{interval_ms} / 1000;
+# The tables every scenario uses, and scenario 1: 1,500 records inserted
+# at a steady rate, then read back.  Returns the checksum of the records.
+my $checksum_sql = q{
+	SELECT md5(string_agg(id || ':' || owner || ':' || balance, ',' ORDER BY id)) FROM acct};
 
-	$node->safe_psql('postgres', $watch_fn . q{
+sub fill_records
+{
+	my ($node) = @_;
+
+	$node->safe_psql('postgres', q{
 		CREATE TABLE acct (id int PRIMARY KEY, owner text, balance numeric) USING ledger;
 		CREATE TABLE events (id bigint PRIMARY KEY, v int) USING ledger;
 		CREATE TABLE witness (id bigint PRIMARY KEY);
 		CREATE SEQUENCE ids;
 	});
-
-	# --- 1. 1,500 records at a steady rate, then read back -----------------
 	my $fill = script($node, 'fill', q{
 INSERT INTO acct SELECT coalesce(max(id), 0) + 1, 'owner-' || (coalesce(max(id), 0) + 1), 100 FROM acct;
 });
@@ -126,9 +128,16 @@ INSERT INTO acct SELECT coalesce(max(id), 0) + 1, 'owner-' || (coalesce(max(id),
 		SELECT count(*), min(id), max(id), sum(balance), count(*) FILTER (WHERE owner = 'owner-' || id)
 		  FROM acct}),
 		'1500|1|1500|150000|1500', '1: all 1,500 records read back as written');
-	my $checksum_sql = q{
-		SELECT md5(string_agg(id || ':' || owner || ':' || balance, ',' ORDER BY id)) FROM acct};
-	my $before = $node->safe_psql('postgres', $checksum_sql);
+	return $node->safe_psql('postgres', $checksum_sql);
+}
+
+sub run_key_scenarios
+{
+	my ($node, %p) = @_;
+	my $interval = $p{interval_ms} / 1000;
+
+	$node->safe_psql('postgres', $watch_fn);
+	my $before = fill_records($node);
 
 	# --- 2. The provider key changes under a read load -----------------------
 	my $read = script($node, 'read', q{
