@@ -228,10 +228,9 @@ ledger_key_rotation_policy(void)
 	HeapTuple	busy;
 
 	ledger_keys_root_info(&root);
-	rotate_root = older_than(ledger_keys_root_created_at(), ledger_root_key_rotation_period);
+	rotate_root = older_than(root.created_at, ledger_root_key_rotation_period);
 	rotate_provider = !rotate_root &&
-		older_than(root.wrapped_at, ledger_provider_key_rotation_period) &&
-		ledger_provider_holds_material(root.provider);
+		older_than(root.wrapped_at, ledger_provider_key_rotation_period);
 	if ((!rotate_root && !rotate_provider) ||
 		!ConditionalLockRelationOid(ledger_relation_oid("key_changes"), ShareRowExclusiveLock))
 		return;

@@ -337,7 +337,30 @@ row_provider_ref(HeapTuple tup, TupleDesc desc, LedgerProviderRef *ref)
 }
 
 /*
- * Unwrap the root key of a catalog row into "out" through the provider,
+ * Unwrap the root key of a catalog row, which provider key "ref" wraps,
+ * into "out": through provider "p" as given, or the one the row names if
+ * p is NULL.
+ */
+static void
+unwrap_row(HeapTuple tup, TupleDesc desc, const LedgerProvider *p,
+		   const LedgerProviderRef *ref, uint8 *out)
+{
+	uint8		aad[KEY_AAD_LEN];
+	int32		id = int_column(tup, desc, Anum_key_id);
+	int32		version = int_column(tup, desc, Anum_key_version);
+	LedgerKeyContext kcxt = {id, version, aad, sizeof(aad)};
+	int			len;
+	const uint8 *wrapped = wrapped_bytes(tup, desc, &len);
+
+	key_aad(aad, 'R', id, version);
+	if (p != NULL)
+		ledger_provider_unwrap_with(p, ref, &kcxt, wrapped, len, out);
+	else
+		ledger_provider_unwrap(ref, &kcxt, wrapped, len, out);
+}
+
+/*
+ * Unwrap the root key of a catalog row into "out" through its provider,
  * and record the outcome in the ledger's key status: a failure is
  * recorded before it is raised, so every backend stops using its cached
  * keys.
@@ -346,20 +369,14 @@ static void
 unwrap_root(HeapTuple tup, TupleDesc desc, const char *event, uint8 *out)
 {
 	LedgerProviderRef ref;
-	uint8		aad[KEY_AAD_LEN];
 	MemoryContext cxt = CurrentMemoryContext;
 	int32		id = int_column(tup, desc, Anum_key_id);
 	int32		version = int_column(tup, desc, Anum_key_version);
-	LedgerKeyContext kcxt = {id, version, aad, sizeof(aad)};
 
 	row_provider_ref(tup, desc, &ref);
-	key_aad(aad, 'R', id, version);
 	PG_TRY();
 	{
-		int			len;
-		const uint8 *wrapped = wrapped_bytes(tup, desc, &len);
-
-		ledger_provider_unwrap(&ref, &kcxt, wrapped, len, out);
+		unwrap_row(tup, desc, NULL, &ref, out);
 	}
 	PG_CATCH();
 	{
@@ -486,16 +503,6 @@ ledger_keys_check(void)
 	PG_END_TRY();
 }
 
-/* When the newest root key version was made, for the rotation policy. */
-TimestampTz
-ledger_keys_root_created_at(void)
-{
-	TupleDesc	desc;
-	HeapTuple	tup = root_row(0, 0, &desc);
-	bool		isnull;
-
-	return DatumGetTimestampTz(heap_getattr(tup, Anum_key_created_at, desc, &isnull));
-}
 
 /* What ledger_status() shows of the newest root key. */
 void
@@ -515,10 +522,9 @@ ledger_keys_root_info(LedgerRootInfo *info)
 	strlcpy(info->provider_key_alias, ref.alias, sizeof(info->provider_key_alias));
 	info->provider_key_version = ref.version;
 	info->version = int_column(tup, desc, Anum_key_version);
+	info->created_at = DatumGetTimestampTz(heap_getattr(tup, Anum_key_created_at, desc, &isnull));
 	d = heap_getattr(tup, Anum_key_changed_at, desc, &isnull);
-	if (isnull)
-		d = heap_getattr(tup, Anum_key_created_at, desc, &isnull);
-	info->wrapped_at = DatumGetTimestampTz(d);
+	info->wrapped_at = isnull ? info->created_at : DatumGetTimestampTz(d);
 }
 
 /* Wrap a new root key version with a provider key and store it. */
@@ -821,19 +827,13 @@ ledger_keys_probe_provider(const LedgerProvider *p)
 	{
 		HeapTuple	tup = (HeapTuple) lfirst(lc);
 		LedgerProviderRef ref;
-		uint8		aad[KEY_AAD_LEN];
 		uint8		key[LEDGER_KEY_LEN];
-		int32		id = int_column(tup, desc, Anum_key_id);
 		volatile int32 version = int_column(tup, desc, Anum_key_version);
-		LedgerKeyContext kcxt = {id, version, aad, sizeof(aad)};
-		int			len;
-		const uint8 *wrapped = wrapped_bytes(tup, desc, &len);
 
 		row_provider_ref(tup, desc, &ref);
-		key_aad(aad, 'R', id, version);
 		PG_TRY();
 		{
-			ledger_provider_unwrap_with(p, &ref, &kcxt, wrapped, len, key);
+			unwrap_row(tup, desc, p, &ref, key);
 		}
 		PG_CATCH();
 		{

@@ -257,7 +257,6 @@ extern void ledger_provider_unwrap(const LedgerProviderRef *ref,
 								   const LedgerKeyContext *cxt,
 								   const uint8 *wrapped, int len, uint8 *plain);
 extern void ledger_providers_bootstrap(void);
-extern bool ledger_provider_holds_material(const char *provider);
 extern bool ledger_provider_rotate_material(const char *provider, const char *key);
 
 /* provider_call.c: a provider's work in a child process, with a deadline */
@@ -266,6 +265,7 @@ typedef struct LedgerCall
 	const uint8 *input;			/* written to the child's stdin */
 	int			inlen;
 	uint8	   *output;			/* read from its stdout */
+	int			outmin;			/* it must print outmin to outcap bytes */
 	int			outcap;
 	int			outlen;
 	int			timeout_ms;
@@ -288,13 +288,13 @@ typedef struct LedgerRootInfo
 	char		provider_key_alias[LEDGER_PROVIDER_ALIAS_LEN + 1];
 	int32		provider_key_version;
 	int32		version;
+	TimestampTz created_at;
 	TimestampTz wrapped_at;		/* when the provider key last wrapped it */
 } LedgerRootInfo;
 extern void ledger_keys_bootstrap(void);
 extern void ledger_keys_check(void);
 extern void ledger_keys_forget(void);
 extern void ledger_keys_root_info(LedgerRootInfo *info);
-extern TimestampTz ledger_keys_root_created_at(void);
 extern void ledger_keys_rewrap_root(const char *provider, const char *provider_key);
 extern void ledger_keys_probe_provider(const LedgerProvider *p);
 extern bool ledger_keys_provider_in_use(const char *provider);

@@ -426,13 +426,6 @@ gcm_unwrap(const LedgerProvider *p, const LedgerProviderRef *ref,
 	p->type->gcm_run(p, &op, plain, LEDGER_KEY_LEN);
 }
 
-/* Does the provider hold its key material, so that it can rotate it? */
-bool
-ledger_provider_holds_material(const char *provider)
-{
-	return lookup_provider(provider)->type->rotate_material != NULL;
-}
-
 /* Add a new version of a provider key's material; false if not now. */
 bool
 ledger_provider_rotate_material(const char *provider, const char *key)

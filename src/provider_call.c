@@ -269,7 +269,7 @@ call_failure(const LedgerCall *call)
 
 /*
  * Run a provider's child with the provider's timeout, and raise LD001
- * naming "what" if it failed.  The caller checks what it printed.
+ * naming "what" if it failed or printed other than outmin to outcap bytes.
  */
 void
 ledger_call_provider(const LedgerProvider *p, LedgerCall *call, LedgerCallChild child,
@@ -281,5 +281,17 @@ ledger_call_provider(const LedgerProvider *p, LedgerCall *call, LedgerCallChild 
 	{
 		ledger_wipe(call->output, call->outcap);
 		ledger_provider_inaccessible(p, hint, "%s: %s", what, call_failure(call));
+	}
+	if (call->outlen < call->outmin || call->outlen > call->outcap)
+	{
+		ledger_wipe(call->output, call->outcap);
+		ledger_provider_inaccessible(p, hint, "%s: it printed %s bytes, where %s are expected",
+									 what,
+									 call->outlen > call->outcap ?
+									 psprintf("more than %d", call->outcap) :
+									 psprintf("%d", call->outlen),
+									 call->outmin == call->outcap ?
+									 psprintf("%d", call->outcap) :
+									 psprintf("%d to %d", call->outmin, call->outcap));
 	}
 }

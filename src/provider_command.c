@@ -70,11 +70,14 @@ command_validate(const LedgerProvider *p)
 				 errhint("Install the program where the server's OS user can run it.")));
 }
 
-/* Run the command; its output lands in out, *outlen long. */
-static void
+/*
+ * Run the command; its output, outmin to outcap bytes, lands in out.
+ * Returns its length.
+ */
+static int
 run(const LedgerProvider *p, const char *operation, const char *key, int32 version,
-	const LedgerKeyContext *cxt, const uint8 *in, int inlen, uint8 *out, int outcap,
-	int *outlen)
+	const LedgerKeyContext *cxt, const uint8 *in, int inlen, uint8 *out, int outmin,
+	int outcap)
 {
 	CommandArgs a = {0};
 	LedgerCall call = {0};
@@ -97,17 +100,18 @@ run(const LedgerProvider *p, const char *operation, const char *key, int32 versi
 	call.input = in;
 	call.inlen = inlen;
 	call.output = out;
+	call.outmin = outmin;
 	call.outcap = outcap;
 	ledger_call_provider(p, &call, exec_command, &a, COMMAND_HINT,
 						 psprintf("%s %s of key %s", a.path, operation, key));
-	*outlen = call.outlen;
+	return call.outlen;
 }
 
 static bytea *
 command_wrap(const LedgerProvider *p, const char *key, bool may_create,
 			 const LedgerKeyContext *cxt, const uint8 *plain, LedgerProviderRef *ref)
 {
-	bytea	   *wrapped = palloc(VARHDRSZ + LEDGER_PROVIDER_WRAPPED_MAX + 1);
+	bytea	   *wrapped = palloc(VARHDRSZ + LEDGER_PROVIDER_WRAPPED_MAX);
 	int			len;
 
 	if (key == NULL)
@@ -115,13 +119,8 @@ command_wrap(const LedgerProvider *p, const char *key, bool may_create,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("key provider \"%s\" needs a key to wrap with", p->name),
 				 errhint("Name the KMS key: ledger_rotate_key('provider_key', '<key>', '%s').", p->name)));
-	run(p, "wrap", key, 0, cxt, plain, LEDGER_KEY_LEN,
-		(uint8 *) VARDATA(wrapped), LEDGER_PROVIDER_WRAPPED_MAX, &len);
-	if (len < 1 || len > LEDGER_PROVIDER_WRAPPED_MAX)
-		ledger_provider_inaccessible(p, COMMAND_HINT,
-									 "wrap of key %s printed %s bytes, where 1 to %d are expected",
-									 key, len > LEDGER_PROVIDER_WRAPPED_MAX ? "more" : "0",
-									 LEDGER_PROVIDER_WRAPPED_MAX);
+	len = run(p, "wrap", key, 0, cxt, plain, LEDGER_KEY_LEN,
+			  (uint8 *) VARDATA(wrapped), 1, LEDGER_PROVIDER_WRAPPED_MAX);
 	SET_VARSIZE(wrapped, VARHDRSZ + len);
 	strlcpy(ref->key_id, key, sizeof(ref->key_id));
 	return wrapped;
@@ -131,19 +130,8 @@ static void
 command_unwrap(const LedgerProvider *p, const LedgerProviderRef *ref,
 			   const LedgerKeyContext *cxt, const uint8 *wrapped, int len, uint8 *plain)
 {
-	uint8		out[LEDGER_KEY_LEN + 1];
-	int			outlen;
-
-	run(p, "unwrap", ref->key_id, ref->version, cxt, wrapped, len, out, sizeof(out), &outlen);
-	if (outlen != LEDGER_KEY_LEN)
-	{
-		ledger_wipe(out, sizeof(out));
-		ledger_provider_inaccessible(p, COMMAND_HINT,
-									 "unwrap of key %s printed %d bytes, where %d are expected",
-									 ref->key_id, Min(outlen, (int) sizeof(out)), LEDGER_KEY_LEN);
-	}
-	memcpy(plain, out, LEDGER_KEY_LEN);
-	ledger_wipe(out, sizeof(out));
+	(void) run(p, "unwrap", ref->key_id, ref->version, cxt, wrapped, len, plain,
+			   LEDGER_KEY_LEN, LEDGER_KEY_LEN);
 }
 
 const LedgerProviderType ledger_command_provider = {

@@ -273,7 +273,7 @@ pkcs11_run(const LedgerProvider *p, LedgerGcmOp *op, uint8 *out, int outlen)
 	pfree(pin);
 
 	call.output = out;
-	call.outcap = outlen;
+	call.outmin = call.outcap = outlen;
 	PG_TRY();
 	{
 		ledger_call_provider(p, &call, pkcs11_child, &a, PKCS11_HINT,
@@ -284,12 +284,6 @@ pkcs11_run(const LedgerProvider *p, LedgerGcmOp *op, uint8 *out, int outlen)
 		ledger_wipe(a.pin, sizeof(a.pin));
 	}
 	PG_END_TRY();
-	if (call.outlen != outlen)
-	{
-		ledger_wipe(out, outlen);
-		ledger_provider_inaccessible(p, PKCS11_HINT, "token \"%s\", key \"%s\": the module returned a result of the wrong length",
-									 a.token, op->key);
-	}
 }
 
 const LedgerProviderType ledger_pkcs11_provider = {
