@@ -8,6 +8,7 @@ use strict;
 use warnings;
 
 use FindBin;
+use IPC::Run;
 use lib "$FindBin::RealBin/lib";
 use KeyScenarios;
 use LedgerTest;
@@ -179,6 +180,30 @@ is($node->safe_psql('postgres', q{SELECT options->>'command' FROM ledger.provide
 $node->safe_psql('postgres', qq{SELECT ledger_alter_provider('kms', '{"command": "$kms", "timeout_ms": 5000}')});
 is($node->safe_psql('postgres', q{SELECT options->>'timeout_ms', changed_at IS NOT NULL FROM ledger.providers WHERE name = 'kms'}),
 	'5000|t', 'working options are taken');
+
+# A session altering the provider holds it: a key change to it waits,
+# the worker does not (it comes back in later rounds), and the change
+# completes once the session commits.
+my ($sin, $sout, $serr) = ('', '', '');
+my $session = IPC::Run::start(
+	[ 'psql', '-XAtq', '-d', $node->connstr('postgres') ],
+	'<', \$sin, '>', \$sout, '2>', \$serr);
+$sin .= qq{BEGIN; SELECT ledger_alter_provider('kms', '{"command": "$kms", "timeout_ms": 4000}'); SELECT 'altering';\n};
+$session->pump until $sout =~ /altering/;
+my $change = $node->safe_psql('postgres', q{SELECT ledger_rotate_key('provider_key', 'k1', 'kms')});
+sleep(2);
+is($node->safe_psql('postgres', "SELECT state FROM ledger.key_changes WHERE change_id = $change"),
+	'pending', 'a key change to a provider that a session is altering waits');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_stat_activity
+	WHERE backend_type = 'ledger worker' AND wait_event_type = 'Lock'}),
+	'0', '... without the worker waiting on the lock');
+$sin .= "COMMIT;\n\\q\n";
+$session->finish;
+ok($node->poll_query_until('postgres',
+	"SELECT state FROM ledger.key_changes WHERE change_id = $change", 'done'),
+	'once the session commits, the change is carried out');
+is($node->safe_psql('postgres', q{SELECT provider_key_id, status FROM ledger_status()}),
+	'k1|ENABLED', '... to the new key');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM ledger_verify('full')}), '1',
 	'ledger_verify(full) passes');
 
