@@ -311,6 +311,14 @@ test_chain() {
 	ms=$(timed_ms "SELECT count(*) FILTER (WHERE ledger_verify_proof(p, d)) FROM bench_proofs")
 	R[chain:checkms]=$(calc "$ms / ${R[chain:proofs]}")
 	R[chain:proofbytes]=$(bq "SELECT round(avg(length(p::text))) FROM bench_proofs")
+	# A consistency proof across the whole history: from block 1 to the newest.
+	R[chain:blocks]=$(bq "SELECT max(block_number) + 1 FROM ledger.blocks")
+	ms=$(timed_ms "SELECT length(ledger_consistency_proof(
+		(SELECT jsonb_build_object('version', 1, 'block', block_number, 'hash', encode(block_hash, 'hex'),
+		                           'root', encode(tree_root, 'hex'))
+		 FROM ledger.blocks WHERE block_number = 1),
+		(SELECT digest FROM ledger_digest()))::text)")
+	R[chain:consms]=$ms
 	log "seal lag ${R[chain:lag]}; verify chain $(fmt '%.0f' "${R[chain:chain]}") rev/s, full $(fmt '%.0f' "${R[chain:full]}") rev/s"
 }
 
@@ -480,6 +488,7 @@ chain_table() {
 	echo "| \`ledger_verify('full')\`, same | $(fmt '%.0f' "${R[chain:full]}") revisions/s, $(fmt '%.1f' "${R[chain:fullmb]}") MB/s of payload ($(fmt '%.0f' "${R[chain:fullms]}") ms, one core) | ≥ 512 MB/s per core | $fullv |"
 	echo "| \`ledger_proof()\`, ${R[chain:proofs]} random revisions | $(fmt '%.2f' "${R[chain:proofms]}") ms per proof, $(fmt '%.0f' "${R[chain:proofbytes]}") B of JSON on average | none | - |"
 	echo "| \`ledger_verify_proof()\`, same proofs | $(fmt '%.3f' "${R[chain:checkms]}") ms per proof | none | - |"
+	echo "| \`ledger_consistency_proof()\`, block 1 to the newest of ${R[chain:blocks]} blocks | $(fmt '%.2f' "${R[chain:consms]}") ms | none | - |"
 }
 
 bytes_table() {

@@ -57,6 +57,19 @@ CREATE VIEW block_check AS
               WHEN b.entry_count <> (SELECT count(*) FROM ledger.transactions t
                                      WHERE t.seq BETWEEN b.first_seq AND b.last_seq)
                 THEN 'wrong count'
+              WHEN b.tree_root <> (SELECT mth(array_agg(p.block_hash ORDER BY p.block_number))
+                                   FROM ledger.blocks p WHERE p.block_number <= b.block_number)
+                THEN 'wrong tree root'
+              -- Level l: the tree over the 2^l blocks ending here, when
+              -- block_number + 1 is a multiple of 2^l.
+              WHEN b.tree_nodes <> (SELECT string_agg(mth(ARRAY(
+                                             SELECT p.block_hash FROM ledger.blocks p
+                                             WHERE p.block_number BETWEEN b.block_number + 1 - (1::bigint << l)
+                                                                      AND b.block_number
+                                             ORDER BY p.block_number)), ''::bytea ORDER BY l)
+                                    FROM generate_series(0, 62) l
+                                    WHERE (b.block_number + 1) % (1::bigint << l) = 0)
+                THEN 'wrong tree nodes'
               ELSE 'ok' END AS status
   FROM ledger.blocks b
   WINDOW w AS (ORDER BY b.block_number);
@@ -113,6 +126,7 @@ SELECT digest, block_number FROM ledger_digest() \gset
 SELECT :block_number >= 1 AS sealed,
        (:'digest'::jsonb) ->> 'hash' = encode(block_hash, 'hex') AS names_block,
        (:'digest'::jsonb) ->> 'block' = :'block_number' AS names_number,
+       (:'digest'::jsonb) ->> 'root' = encode(tree_root, 'hex') AS names_root,
        (:'digest'::jsonb) ->> 'version' AS digest_version
 FROM ledger.blocks WHERE block_number = :block_number;
 SELECT max(last_seq) = (SELECT max(seq) FROM ledger.transactions) AS all_sealed

@@ -145,7 +145,11 @@ CREATE TABLE ledger.transactions (
 CREATE UNIQUE INDEX transactions_seq_idx ON ledger.transactions (seq);
 
 -- The chain: each block covers entries first_seq..last_seq and hashes the
--- block before it.  Block 0 covers nothing.
+-- block before it.  Block 0 covers nothing.  Block hashes are also the
+-- leaves of one Merkle tree, leaf n being block n.  tree_nodes holds the
+-- roots of the perfect subtrees that end at this block, smallest first
+-- (32 bytes each), from which any proof over the tree is built; tree_root
+-- is the root of the tree over blocks 0 to this one.
 CREATE TABLE ledger.blocks (
     block_number  bigint      NOT NULL,
     first_seq     bigint      NOT NULL,
@@ -154,6 +158,8 @@ CREATE TABLE ledger.blocks (
     merkle_root   bytea       NOT NULL,
     previous_hash bytea       NOT NULL,
     block_hash    bytea       NOT NULL,
+    tree_nodes    bytea       NOT NULL,
+    tree_root     bytea       NOT NULL,
     sealed_at     timestamptz NOT NULL
 ) USING ledger_internal;
 CREATE UNIQUE INDEX blocks_number_idx ON ledger.blocks (block_number);
@@ -329,12 +335,23 @@ AS $$
   ), t AS (
     SELECT tx.*, b.block_number FROM ledger.transactions tx
       JOIN b ON tx.seq BETWEEN b.first_seq AND b.last_seq AND b.block_number > 0
+  ), peaks AS (
+    -- The tree over the blocks before from_block, as its peaks (largest
+    -- first): the peak of level l, when bit l of from_block is set, is
+    -- stored with the block it ends at.
+    SELECT coalesce(jsonb_agg(encode(substring(pb.tree_nodes FROM l * 32 + 1 FOR 32), 'hex')
+                              ORDER BY l DESC), '[]') AS tree
+      FROM generate_series(0, 62) l
+      JOIN ledger.blocks pb
+        ON pb.block_number = ((coalesce(from_block, 0) >> (l + 1)) << (l + 1)) + (1::bigint << l) - 1
+     WHERE (coalesce(from_block, 0) >> l) & 1 = 1
   ), lines AS (
     SELECT 0 AS part, 0::bigint AS k1, 0::bigint AS k2, 0::bigint AS k3,
            0::bigint AS k4, 0 AS k5,
            jsonb_build_object('type', 'header', 'format', 1,
-                              'from_block', coalesce(from_block, 0), 'to_block', last.n) AS line
-      FROM last
+                              'from_block', coalesce(from_block, 0), 'to_block', last.n,
+                              'tree', peaks.tree) AS line
+      FROM last, peaks
     UNION ALL
     SELECT 1, k.key_id, k.version, 0, 0, 0,
            jsonb_build_object('type', 'key', 'key_id', k.key_id, 'version', k.version,
@@ -373,7 +390,8 @@ AS $$
     UNION ALL
     SELECT 3, 0, 0, 0, 0, 0,
            jsonb_build_object('type', 'digest', 'version', 1, 'block', b.block_number,
-                              'hash', encode(b.block_hash, 'hex'))
+                              'hash', encode(b.block_hash, 'hex'),
+                              'root', encode(b.tree_root, 'hex'))
       FROM b, last WHERE b.block_number = last.n
   )
   SELECT line::text FROM lines ORDER BY part, k1, k2, k3, k4, k5

@@ -30,8 +30,8 @@ SELECT ledger_proof('acct', :doc2, 1, :'d2') AS p \gset
 SELECT (:'p'::jsonb) #>> '{revision,operation}' AS op,
        (:'p'::jsonb) #>> '{revision,version}' AS version,
        (:'p'::jsonb) -> 'digest' = :'d2'::jsonb AS names_digest,
-       jsonb_array_length((:'p'::jsonb) -> 'chain') = ((:'d2'::jsonb ->> 'block')::int
-         - ((:'p'::jsonb) #>> '{block,number}')::int) AS chain_reaches_digest,
+       ((:'p'::jsonb) #>> '{tree,size}')::bigint = (:'d2'::jsonb ->> 'block')::bigint + 1
+         AS tree_of_digest,
        (SELECT bool_and(s ->> 'side' IN ('left', 'right'))
         FROM jsonb_array_elements((:'p'::jsonb) #> '{transaction,path}') s) AS sides;
 -- A proof of a deletion has no data hash.
@@ -49,7 +49,39 @@ SELECT ledger_verify_proof(:'c', :'d2') AS consistent,
        ledger_verify_proof(:'c', :'d2', :'d1') AS from_kept_digest;
 SELECT ledger_verify_proof(:'c', :'d2', :'d2') AS from_other_digest;
 SELECT ledger_consistency_proof(:'d2', :'d1');
-SELECT ledger_verify_proof(ledger_consistency_proof(:'d1', :'d1'), :'d1') AS empty_chain;
+SELECT ledger_verify_proof(ledger_consistency_proof(:'d1', :'d1'), :'d1') AS to_itself,
+       jsonb_array_length(ledger_consistency_proof(:'d1', :'d1') -> 'path') AS empty_path;
+
+-- Proofs grow with the logarithm of the history, not with its length:
+-- 40 more blocks, one per transaction.  A revision of an early block
+-- proves against the newest digest in at most ceil(log2(blocks)) tree
+-- steps, and consistency proofs check between every pair of the 41
+-- digests (sizes across several powers of two), in at most one step more.
+CREATE TABLE digests (n int, d jsonb);
+INSERT INTO digests VALUES (0, :'d2');
+\set ECHO none
+SELECT format('INSERT INTO acct VALUES (%s, %L, 1)', 1000 + g, 'block ' || g),
+       format('INSERT INTO digests SELECT %s, digest FROM ledger_digest()', g)
+FROM generate_series(1, 40) g \gexec
+\set ECHO all
+SELECT d AS d3 FROM digests WHERE n = 40 \gset
+SELECT ledger_proof('acct', :doc2, 1, :'d3') AS p3 \gset
+SELECT ledger_verify_proof(:'p3', :'d3') AS early_revision_proves,
+       jsonb_array_length((:'p3'::jsonb) #> '{tree,path}')
+         <= ceil(log(2, (:'d3'::jsonb ->> 'block')::numeric + 1)) AS logarithmic_path;
+SET client_min_messages = warning;
+SELECT count(*) AS pairs,
+       bool_and(ledger_verify_proof(c, b.d, a.d)) AS all_consistent,
+       bool_and(jsonb_array_length(c -> 'path')
+                <= ceil(log(2, (b.d ->> 'block')::numeric + 1)) + 1) AS logarithmic_paths,
+       bool_and(a.n = b.n OR NOT ledger_verify_proof(c, a.d)) AS not_for_the_old_digest,
+       bool_and(a.n = b.n OR NOT ledger_verify_proof(c, b.d, b.d)) AS not_from_the_new_digest
+FROM digests a JOIN digests b ON a.n <= b.n,
+     LATERAL ledger_consistency_proof(a.d, b.d) c;
+RESET client_min_messages;
+SELECT blocks > 40 AS tree_verifies FROM ledger_verify(:'d3'::jsonb);
+-- A digest whose root was changed is not this ledger's.
+SELECT ledger_consistency_proof(:'d1', jsonb_set(:'d3', '{root}', to_jsonb(repeat('0', 64))));
 
 -- The extension's own queries run with a pinned search path: an operator
 -- that a caller puts first on the path never runs with the rights of the
@@ -84,7 +116,12 @@ SELECT ledger_verify_proof(jsonb_set(:'p', '{transaction,seq}', '1.5'), :'d2');
 SELECT ledger_verify_proof(jsonb_set(:'p', '{transaction,path,0,side}', '"up"'), :'d2');
 SELECT ledger_verify_proof(jsonb_set(:'p', '{transaction,path}',
          (SELECT jsonb_agg((:'p'::jsonb) #> '{transaction,path,0}') FROM generate_series(1, 64))), :'d2');
-SELECT ledger_verify_proof(jsonb_set(:'p', '{chain}', '"no"'), :'d2');
+SELECT ledger_verify_proof(jsonb_set(:'p', '{tree}', '"no"'), :'d2');
+SELECT ledger_verify_proof(jsonb_set(:'p', '{tree,size}', '0'), :'d2');
+SELECT ledger_verify_proof(jsonb_set(:'c', '{path}', '[1]'), :'d2');
+SELECT ledger_verify_proof(jsonb_set(:'c', '{path}',
+         (SELECT jsonb_agg(to_jsonb(repeat('0', 64))) FROM generate_series(1, 65))), :'d2');
+SELECT ledger_verify_proof(:'c'::jsonb #- '{old,root}', :'d2');
 SELECT ledger_verify_proof(:'p', '{"version": 1}');
 SELECT ledger_verify_proof(NULL, :'d2') IS NULL AS null_in_null_out;
 

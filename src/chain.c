@@ -60,6 +60,8 @@ enum
 	Anum_block_merkle_root,
 	Anum_block_previous_hash,
 	Anum_block_hash,
+	Anum_block_tree_nodes,
+	Anum_block_tree_root,
 	Anum_block_sealed_at,
 	Natts_block = Anum_block_sealed_at
 };
@@ -373,6 +375,24 @@ stored_hash(Datum d, bool isnull, uint8 *out, const char *kind, int64 number)
 				 errhint("Run ledger_verify() to locate the damage.")));
 }
 
+/* A block's tree nodes: a whole number of hashes, at most one per level. */
+static void
+stored_nodes(Datum d, bool isnull, LedgerBlock *b)
+{
+	bytea	   *nodes = isnull ? NULL : DatumGetByteaPP(d);
+	Size		len = nodes == NULL ? 0 : VARSIZE_ANY_EXHDR(nodes);
+
+	if (nodes == NULL || len == 0 || len % LEDGER_HASH_LEN != 0 ||
+		len > sizeof(b->tree_nodes))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("ledger chain is damaged: block %lld has no valid tree nodes",
+						(long long) b->number),
+				 errhint("Run ledger_verify() to locate the damage.")));
+	b->ntree_nodes = len / LEDGER_HASH_LEN;
+	memcpy(b->tree_nodes, VARDATA_ANY(nodes), len);
+}
+
 static void
 insert_entry(uint64 seq, int64 count, const uint8 *root)
 {
@@ -508,6 +528,9 @@ ledger_deform_block(TupleDesc desc, HeapTuple tup, LedgerBlock *b)
 				b->previous_hash, "block", b->number);
 	stored_hash(heap_getattr(tup, Anum_block_hash, desc, &isnull), isnull,
 				b->hash, "block", b->number);
+	stored_hash(heap_getattr(tup, Anum_block_tree_root, desc, &isnull), isnull,
+				b->tree_root, "block", b->number);
+	stored_nodes(heap_getattr(tup, Anum_block_tree_nodes, desc, &isnull), isnull, b);
 }
 
 static void
@@ -515,6 +538,7 @@ insert_block(Relation rel, const LedgerBlock *b)
 {
 	Datum		values[Natts_block];
 	bool		nulls[Natts_block] = {0};
+	bytea	   *nodes;
 
 	values[Anum_block_number - 1] = Int64GetDatum(b->number);
 	values[Anum_block_first_seq - 1] = Int64GetDatum(b->first_seq);
@@ -523,6 +547,11 @@ insert_block(Relation rel, const LedgerBlock *b)
 	values[Anum_block_merkle_root - 1] = ledger_hash_datum(b->merkle_root);
 	values[Anum_block_previous_hash - 1] = ledger_hash_datum(b->previous_hash);
 	values[Anum_block_hash - 1] = ledger_hash_datum(b->hash);
+	nodes = palloc(VARHDRSZ + LEDGER_HASH_LEN * b->ntree_nodes);
+	SET_VARSIZE(nodes, VARHDRSZ + LEDGER_HASH_LEN * b->ntree_nodes);
+	memcpy(VARDATA(nodes), b->tree_nodes, LEDGER_HASH_LEN * b->ntree_nodes);
+	values[Anum_block_tree_nodes - 1] = PointerGetDatum(nodes);
+	values[Anum_block_tree_root - 1] = ledger_hash_datum(b->tree_root);
 	values[Anum_block_sealed_at - 1] = TimestampTzGetDatum(b->sealed_at);
 	CatalogTupleInsert(rel, heap_form_tuple(RelationGetDescr(rel), values, nulls));
 }
@@ -552,23 +581,131 @@ no_blocks(void)
 			 errhint("Run ledger_verify() to locate the damage.")));
 }
 
-/* Chain a block after prev over the given entry hashes, and store it. */
+/*
+ * Chain a block after prev over the given entry hashes, add it to the
+ * tree of blocks held in "tree", and store it.
+ */
 static void
-append_block(Relation rel, LedgerBlock *prev, uint8 (*hashes)[LEDGER_HASH_LEN],
-			 int n, int64 first_seq, int64 last_seq)
+append_block(Relation rel, LedgerBlock *prev, MerkleFrontier *tree,
+			 uint8 (*hashes)[LEDGER_HASH_LEN], int n, int64 first_seq, int64 last_seq)
 {
-	LedgerBlock b;
+	LedgerBlock *b = palloc(sizeof(LedgerBlock));
+	uint8		leaf[LEDGER_HASH_LEN];
 
-	b.number = prev->number + 1;
-	b.first_seq = first_seq;
-	b.last_seq = last_seq;
-	b.entry_count = n;
-	b.sealed_at = GetCurrentTimestamp();
-	memcpy(b.previous_hash, prev->hash, LEDGER_HASH_LEN);
-	ledger_merkle_root(hashes, n, b.merkle_root);
-	ledger_block_hash(&b, b.hash);
-	insert_block(rel, &b);
-	*prev = b;
+	b->number = prev->number + 1;
+	b->first_seq = first_seq;
+	b->last_seq = last_seq;
+	b->entry_count = n;
+	b->sealed_at = GetCurrentTimestamp();
+	memcpy(b->previous_hash, prev->hash, LEDGER_HASH_LEN);
+	ledger_merkle_root(hashes, n, b->merkle_root);
+	ledger_block_hash(b, b->hash);
+	if ((uint64) b->number != tree->size)
+		elog(ERROR, "ledger tree holds %llu blocks, not %lld",
+			 (unsigned long long) tree->size, (long long) b->number);
+	if (!merkle_leaf(b->hash, LEDGER_HASH_LEN, leaf) ||
+		(b->ntree_nodes = merkle_frontier_push(tree, leaf, b->tree_nodes)) < 0 ||
+		!merkle_frontier_root(tree, b->tree_root))
+		elog(ERROR, "SHA-256 failed");
+	insert_block(rel, b);
+	*prev = *b;
+	pfree(b);
+}
+
+/* ------------------------------------------------------------------------
+ * The tree of blocks
+ *
+ * Block n is leaf n.  A perfect subtree of 2^k leaves that starts at a
+ * multiple of 2^k is stored, as level k, in the row of its last block; any
+ * other subtree the RFC 6962 algorithms ask for splits into such ones.  So
+ * a path or a consistency proof costs a few index lookups per level, and
+ * no block is ever hashed again.
+ * ------------------------------------------------------------------------
+ */
+
+void
+ledger_tree_open(LedgerTree *t, Snapshot snap)
+{
+	t->blocks = table_open(ledger_relation_oid("blocks"), AccessShareLock);
+	t->index = index_open(ledger_relation_oid("blocks_number_idx"), AccessShareLock);
+	t->snap = snap;
+}
+
+void
+ledger_tree_close(LedgerTree *t)
+{
+	index_close(t->index, AccessShareLock);
+	table_close(t->blocks, AccessShareLock);
+}
+
+/* The stored node of the given level whose subtree ends at block "last". */
+static void
+stored_node(LedgerTree *t, int64 last, int level, uint8 *out)
+{
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	LedgerBlock *b = palloc(sizeof(LedgerBlock));
+	bool		found;
+
+	ScanKeyInit(&key, Anum_block_number, BTEqualStrategyNumber, F_INT8EQ,
+				Int64GetDatum(last));
+	scan = systable_beginscan(t->blocks, RelationGetRelid(t->index), true,
+							  t->snap, 1, &key);
+	tup = systable_getnext(scan);
+	found = HeapTupleIsValid(tup);
+	if (found)
+		ledger_deform_block(RelationGetDescr(t->blocks), tup, b);
+	systable_endscan(scan);
+	if (!found || b->ntree_nodes <= level)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("ledger chain is damaged: block %lld lacks its tree node of level %d",
+						(long long) last, level),
+				 errhint("Run ledger_verify() to locate the damage.")));
+	memcpy(out, b->tree_nodes[level], LEDGER_HASH_LEN);
+	pfree(b);
+}
+
+/* A merkle_subtree_fn over the stored tree; arg is a LedgerTree. */
+int
+ledger_tree_subtree(void *arg, uint64_t start, uint64_t end, uint8_t *out)
+{
+	uint64		n = end - start;
+	uint64		k;
+	uint8		left[LEDGER_HASH_LEN];
+	uint8		right[LEDGER_HASH_LEN];
+
+	if (start >= end)
+		return 0;
+	if ((n & (n - 1)) == 0 && start % n == 0)
+	{
+		stored_node(arg, (int64) end - 1, pg_rightmost_one_pos64(n), out);
+		return 1;
+	}
+	k = merkle_split(n);
+	return ledger_tree_subtree(arg, start, start + k, left) &&
+		ledger_tree_subtree(arg, start + k, end, right) &&
+		merkle_node(left, right, out);
+}
+
+/* The tree of blocks 0 .. size - 1, as the peaks a sealer appends to. */
+static void
+load_frontier(LedgerTree *t, int64 size, MerkleFrontier *f)
+{
+	uint64		start = 0;
+
+	memset(f, 0, sizeof(*f));
+	for (int level = 62; level >= 0; level--)
+	{
+		uint64		width = UINT64CONST(1) << level;
+
+		if (((uint64) size & width) == 0)
+			continue;
+		stored_node(t, (int64) (start + width) - 1, level, f->peaks[f->npeaks++]);
+		start += width;
+	}
+	f->size = (uint64) size;
 }
 
 /* Block 0 chains from 32 zero bytes over no entries. */
@@ -578,11 +715,13 @@ ledger_chain_bootstrap(void)
 	Relation	rel;
 	LedgerBlock before;
 
+	MerkleFrontier tree = {0};
+
 	require_chain_tables();
 	rel = table_open(ledger_relation_oid("blocks"), ExclusiveLock);
 	memset(&before, 0, sizeof(before));
 	before.number = -1;
-	append_block(rel, &before, NULL, 0, 0, 0);
+	append_block(rel, &before, &tree, NULL, 0, 0, 0);
 	table_close(rel, ExclusiveLock);
 }
 
@@ -602,6 +741,8 @@ ledger_chain_seal(LedgerBlock *newest, bool wait)
 	Relation	blocks;
 	Relation	txns;
 	Relation	index;
+	LedgerTree	reader;
+	MerkleFrontier *tree = palloc(sizeof(MerkleFrontier));
 	SysScanDesc scan;
 	ScanKeyData key;
 	HeapTuple	tup;
@@ -623,6 +764,9 @@ ledger_chain_seal(LedgerBlock *newest, bool wait)
 	snap = RegisterSnapshot(GetLatestSnapshot());
 	if (!newest_block(blocks, snap, newest))
 		no_blocks();
+	ledger_tree_open(&reader, snap);
+	load_frontier(&reader, newest->number + 1, tree);
+	ledger_tree_close(&reader);
 
 	txns = table_open(ledger_relation_oid("transactions"), AccessShareLock);
 	index = index_open(ledger_relation_oid("transactions_seq_idx"), AccessShareLock);
@@ -643,13 +787,14 @@ ledger_chain_seal(LedgerBlock *newest, bool wait)
 		ledger_entry_hash(&e, hashes[n++]);
 		if (n == BLOCK_MAX_ENTRIES)
 		{
-			append_block(blocks, newest, hashes, n, first_seq, last_seq);
+			append_block(blocks, newest, tree, hashes, n, first_seq, last_seq);
 			n = 0;
 		}
 	}
 	if (n > 0)
-		append_block(blocks, newest, hashes, n, first_seq, last_seq);
+		append_block(blocks, newest, tree, hashes, n, first_seq, last_seq);
 	pfree(hashes);
+	pfree(tree);
 	systable_endscan_ordered(scan);
 	index_close(index, AccessShareLock);
 	table_close(txns, AccessShareLock);

@@ -37,17 +37,11 @@ typedef struct ProofStep
 	uint8_t		hash[LAYOUT_HASH_LEN];
 } ProofStep;
 
-/* A block after the proven one, on the way to the digest. */
-typedef struct ProofLink
-{
-	int64_t		number;
-	uint8_t		merkle_root[LAYOUT_HASH_LEN];
-} ProofLink;
-
 typedef struct ChainDigest
 {
 	int64_t		block;
-	uint8_t		hash[LAYOUT_HASH_LEN];
+	uint8_t		hash[LAYOUT_HASH_LEN];	/* the block's hash */
+	uint8_t		root[LAYOUT_HASH_LEN];	/* the tree over blocks 0 .. block */
 } ChainDigest;
 
 typedef struct RevisionProof
@@ -66,22 +60,41 @@ typedef struct RevisionProof
 	uint8_t		previous_hash[LAYOUT_HASH_LEN];
 	int			nblock;
 	ProofStep	block_path[PROOF_MAX_PATH];
-	int64_t		nchain;
-	const ProofLink *chain;
+	int64_t		tree_size;		/* leaves of the block tree: digest block + 1 */
+	int			ntree;
+	ProofStep	tree_path[PROOF_MAX_PATH];
 } RevisionProof;
 
+/* A consistency path has at most one hash more than an audit path. */
+#define PROOF_MAX_CONSISTENCY	(PROOF_MAX_PATH + 1)
+
+typedef struct ConsistencyProof
+{
+	ChainDigest old;
+	int			npath;
+	uint8_t		path[PROOF_MAX_CONSISTENCY][LAYOUT_HASH_LEN];
+} ConsistencyProof;
+
 /*
- * The audit path of leaf "index" in the tree over n leaf hashes, leaf
- * first; returns its length, or -1 if index is out of range.
+ * RFC 6962 PATH(index, D[n]), leaf first, from a source of subtree hashes;
+ * returns its length, or -1 if index is out of range or a hash cannot be
+ * had.  With a NULL source only the sides are filled in: they are a
+ * function of index and n alone.
  */
-extern int	merkle_path(const uint8_t (*leaves)[MERKLE_HASH_LEN], size_t n,
-						size_t index, ProofStep *path);
+extern int	merkle_path(merkle_subtree_fn fn, void *arg, uint64_t n,
+						uint64_t index, ProofStep *path);
+
+/*
+ * RFC 6962 PROOF(m, D[n]): the hashes that show the tree of the first m
+ * leaves is a prefix of the tree of n; returns their number, or -1.
+ */
+extern int	merkle_consistency(merkle_subtree_fn fn, void *arg, uint64_t m,
+							   uint64_t n, uint8_t (*out)[MERKLE_HASH_LEN]);
 
 /* NULL if the proof leads to the digest, or a sentence saying why not. */
 extern const char *proof_check_revision(const RevisionProof *p,
 										const ChainDigest *digest);
-extern const char *proof_check_consistency(const ChainDigest *old,
-										   const ProofLink *chain, int64_t n,
+extern const char *proof_check_consistency(const ConsistencyProof *p,
 										   const ChainDigest *digest);
 
 #endif							/* LEDGER_LAYOUT_H */

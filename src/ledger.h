@@ -22,6 +22,7 @@
 #include "executor/tuptable.h"
 #include "fmgr.h"
 #include "keyring.h"
+#include "layout.h"
 #include "lib/stringinfo.h"
 #include "nodes/bitmapset.h"
 #include "port/pg_bswap.h"
@@ -451,8 +452,19 @@ typedef struct LedgerBlock
 	uint8		merkle_root[LEDGER_HASH_LEN];
 	uint8		previous_hash[LEDGER_HASH_LEN];
 	uint8		hash[LEDGER_HASH_LEN];
+	int			ntree_nodes;
+	uint8		tree_nodes[MERKLE_MAX_LEVELS][LEDGER_HASH_LEN];	/* level 0 first */
+	uint8		tree_root[LEDGER_HASH_LEN]; /* over blocks 0 .. number */
 	TimestampTz sealed_at;
 } LedgerBlock;
+
+/* Reads the stored nodes of the tree of blocks (chain.c). */
+typedef struct LedgerTree
+{
+	Relation	blocks;
+	Relation	index;
+	Snapshot	snap;
+} LedgerTree;
 
 extern Size ledger_chain_shmem_size(void);
 extern void ledger_chain_shmem_init(void);
@@ -471,6 +483,9 @@ extern void ledger_deform_block(TupleDesc desc, HeapTuple tup, LedgerBlock *b);
 extern void ledger_chain_bootstrap(void);
 extern bool ledger_chain_seal(LedgerBlock *newest, bool wait);
 extern void ledger_chain_newest(LedgerBlock *newest);
+extern void ledger_tree_open(LedgerTree *t, Snapshot snap);
+extern void ledger_tree_close(LedgerTree *t);
+extern int	ledger_tree_subtree(void *arg, uint64_t start, uint64_t end, uint8_t *out);
 
 /* events.c: schema changes and redactions, journaled as table id 0 */
 #define LEDGER_CATALOG_TABLE_ID		0
@@ -491,10 +506,10 @@ extern void ledger_events_xact_end(void);
 extern bool ledger_events_pending(void);
 
 /* proof.c */
-extern void ledger_append_digest(StringInfo out, int64 block, const uint8 *hash);
+extern void ledger_append_digest(StringInfo out, const LedgerBlock *b);
 
 /* verify.c */
-extern void ledger_parse_digest(Jsonb *jb, int64 *block, uint8 *hash);
+extern void ledger_parse_digest(Jsonb *jb, ChainDigest *d);
 
 /* worker.c: the launcher and one sealing worker per ledger database */
 extern Size ledger_worker_shmem_size(void);

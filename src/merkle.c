@@ -65,12 +65,12 @@ merkle_node(const uint8_t *left, const uint8_t *right, uint8_t *out)
 	return merkle_sha256(buf, sizeof(buf), out);
 }
 
-static size_t
-split_point(size_t n)
+uint64_t
+merkle_split(uint64_t n)
 {
-	size_t		k = 1;
+	uint64_t	k = 1;
 
-	while (k * 2 < n)
+	while (k < n - k)
 		k *= 2;
 	return k;
 }
@@ -89,8 +89,54 @@ merkle_root(const uint8_t (*leaves)[MERKLE_HASH_LEN], size_t n, uint8_t *out)
 		memcpy(out, leaves[0], MERKLE_HASH_LEN);
 		return 1;
 	}
-	k = split_point(n);
+	k = merkle_split(n);
 	return merkle_root(leaves, k, left) &&
 		merkle_root(leaves + k, n - k, right) &&
 		merkle_node(left, right, out);
+}
+
+int
+merkle_array_subtree(void *arg, uint64_t start, uint64_t end, uint8_t *out)
+{
+	const uint8_t (*leaves)[MERKLE_HASH_LEN] = arg;
+
+	return start < end && merkle_root(leaves + start, end - start, out);
+}
+
+int
+merkle_frontier_push(MerkleFrontier *f, const uint8_t *leaf,
+					 uint8_t (*nodes)[MERKLE_HASH_LEN])
+{
+	int			n = 1;
+
+	if (f->npeaks >= MERKLE_MAX_LEVELS || f->size == UINT64_MAX)
+		return -1;
+	memcpy(nodes[0], leaf, MERKLE_HASH_LEN);
+	/* Each one bit at the bottom of the size is a peak as tall as ours. */
+	for (uint64_t s = f->size; s & 1; s >>= 1, n++)
+	{
+		if (!merkle_node(f->peaks[--f->npeaks], nodes[n - 1], nodes[n]))
+			return -1;
+	}
+	memcpy(f->peaks[f->npeaks++], nodes[n - 1], MERKLE_HASH_LEN);
+	f->size++;
+	return n;
+}
+
+/* RFC 6962 splits off the largest power of two, so the peaks fold right to left. */
+int
+merkle_frontier_root(const MerkleFrontier *f, uint8_t *out)
+{
+	if (f->npeaks == 0)
+		return merkle_sha256((const uint8_t *) "", 0, out);
+	memcpy(out, f->peaks[f->npeaks - 1], MERKLE_HASH_LEN);
+	for (int i = f->npeaks - 2; i >= 0; i--)
+	{
+		uint8_t		next[MERKLE_HASH_LEN];
+
+		if (!merkle_node(f->peaks[i], out, next))
+			return 0;
+		memcpy(out, next, MERKLE_HASH_LEN);
+	}
+	return 1;
 }

@@ -25,6 +25,9 @@ extern int	merkle_leaf(const uint8_t *data, size_t len, uint8_t *out);
 /* Inner node: SHA-256(0x01 || left || right). */
 extern int	merkle_node(const uint8_t *left, const uint8_t *right, uint8_t *out);
 
+/* The largest power of two below n (n >= 2): where RFC 6962 splits a tree. */
+extern uint64_t merkle_split(uint64_t n);
+
 /*
  * Root over n leaf hashes (not data), split RFC 6962 style: the left
  * subtree holds the largest power of two below n.  The empty tree is
@@ -32,5 +35,45 @@ extern int	merkle_node(const uint8_t *left, const uint8_t *right, uint8_t *out);
  */
 extern int	merkle_root(const uint8_t (*leaves)[MERKLE_HASH_LEN], size_t n,
 						uint8_t *out);
+
+/*
+ * A source of subtree hashes: the root over leaves [start, end) of some
+ * tree, into out; false if it cannot be had.  Paths and consistency proofs
+ * (layout.h) are built from one, so that a tree held as an array and a
+ * tree held as stored nodes share the code.
+ */
+typedef int (*merkle_subtree_fn) (void *arg, uint64_t start, uint64_t end,
+								  uint8_t *out);
+
+/* A merkle_subtree_fn over an array of leaf hashes (arg). */
+extern int	merkle_array_subtree(void *arg, uint64_t start, uint64_t end,
+								 uint8_t *out);
+
+/*
+ * A tree that grows one leaf at a time, held as its peaks: the roots of
+ * the perfect subtrees that the binary digits of its size split it into,
+ * largest first.  Appending a leaf completes one perfect subtree at each
+ * level from 0 up to the number of trailing one bits of the old size;
+ * those are the nodes that end at the new leaf.
+ */
+#define MERKLE_MAX_LEVELS	64
+
+typedef struct MerkleFrontier
+{
+	uint64_t	size;
+	int			npeaks;
+	uint8_t		peaks[MERKLE_MAX_LEVELS][MERKLE_HASH_LEN];
+} MerkleFrontier;
+
+/*
+ * Append a leaf hash.  nodes[0 .. return value) receive the perfect
+ * subtrees that end at the new leaf, level 0 (the leaf) first; -1 on
+ * failure.
+ */
+extern int	merkle_frontier_push(MerkleFrontier *f, const uint8_t *leaf,
+								 uint8_t (*nodes)[MERKLE_HASH_LEN]);
+
+/* The root of the tree so far (the empty tree's, SHA-256 of nothing). */
+extern int	merkle_frontier_root(const MerkleFrontier *f, uint8_t *out);
 
 #endif							/* LEDGER_MERKLE_H */

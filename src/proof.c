@@ -25,6 +25,7 @@
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
 
 PG_FUNCTION_INFO_V1(ledger_proof);
 PG_FUNCTION_INFO_V1(ledger_consistency_proof);
@@ -59,34 +60,28 @@ append_path(StringInfo out, const ProofStep *path, int len)
 }
 
 static void
-append_chain(StringInfo out, const ProofLink *chain, int64 n)
+append_digest(StringInfo out, const char *key, const ChainDigest *d)
 {
-	appendStringInfoString(out, "\"chain\": [");
-	for (int64 i = 0; i < n; i++)
-	{
-		appendStringInfo(out, "%s{\"number\": %lld, \"merkle_root\": ", i ? ", " : "",
-						 (long long) chain[i].number);
-		append_hex(out, chain[i].merkle_root);
-		appendStringInfoChar(out, '}');
-	}
-	appendStringInfoChar(out, ']');
-}
-
-/* A digest as JSON, the form docs/verification.md gives. */
-void
-ledger_append_digest(StringInfo out, int64 block, const uint8 *hash)
-{
+	if (key != NULL)
+		appendStringInfo(out, "\"%s\": ", key);
 	appendStringInfo(out, "{\"version\": 1, \"block\": %lld, \"hash\": ",
-					 (long long) block);
-	append_hex(out, hash);
+					 (long long) d->block);
+	append_hex(out, d->hash);
+	appendStringInfoString(out, ", \"root\": ");
+	append_hex(out, d->root);
 	appendStringInfoChar(out, '}');
 }
 
-static void
-append_digest(StringInfo out, const char *key, const ChainDigest *d)
+/* A block's digest as JSON, the form docs/verification.md gives. */
+void
+ledger_append_digest(StringInfo out, const LedgerBlock *b)
 {
-	appendStringInfo(out, "\"%s\": ", key);
-	ledger_append_digest(out, d->block, d->hash);
+	ChainDigest d;
+
+	d.block = b->number;
+	memcpy(d.hash, b->hash, LEDGER_HASH_LEN);
+	memcpy(d.root, b->tree_root, LEDGER_HASH_LEN);
+	append_digest(out, NULL, &d);
 }
 
 static Datum
@@ -129,23 +124,26 @@ int_at(SPITupleTable *tt, uint64 row, int col)
 }
 
 /*
- * The digest's block must be stored with the digest's hash: a proof can
- * only lead to a digest of this ledger's own history.
+ * The digest's block must be stored with the digest's hash and root: a
+ * proof can only lead to a digest of this ledger's own history.
  */
 static void
 require_digest_block(const ChainDigest *d)
 {
 	Oid			types[1] = {INT8OID};
 	Datum		args[1] = {Int64GetDatum(d->block)};
-	SPITupleTable *tt = query("SELECT block_hash FROM ledger.blocks WHERE block_number = $1",
+	SPITupleTable *tt = query("SELECT block_hash, tree_root FROM ledger.blocks WHERE block_number = $1",
 							  1, types, args);
-	uint8		stored[LEDGER_HASH_LEN];
+	uint8		hash[LEDGER_HASH_LEN];
+	uint8		root[LEDGER_HASH_LEN];
 
 	if (SPI_processed != 1)
 		ledger_not_possible("the digest's block is not in this ledger",
 					 "Take the digest with ledger_digest() in this database.");
-	hash_at(tt, 0, 1, stored);
-	if (memcmp(stored, d->hash, LEDGER_HASH_LEN) != 0)
+	hash_at(tt, 0, 1, hash);
+	hash_at(tt, 0, 2, root);
+	if (memcmp(hash, d->hash, LEDGER_HASH_LEN) != 0 ||
+		memcmp(root, d->root, LEDGER_HASH_LEN) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("the digest does not match this ledger"),
@@ -154,25 +152,20 @@ require_digest_block(const ChainDigest *d)
 				 errhint("Run ledger_verify() with the digest.")));
 }
 
-/* The blocks after "from" up to the digest's block, in order. */
-static ProofLink *
-chain_links(int64 from, int64 to, int64 *n)
+/* The path of a block up the tree of blocks of the digest. */
+static int
+tree_path(const ChainDigest *d, int64 block, ProofStep *path)
 {
-	Oid			types[2] = {INT8OID, INT8OID};
-	Datum		args[2] = {Int64GetDatum(from), Int64GetDatum(to)};
-	SPITupleTable *tt = query("SELECT block_number, merkle_root FROM ledger.blocks "
-							  "WHERE block_number > $1 AND block_number <= $2 "
-							  "ORDER BY block_number", 2, types, args);
-	ProofLink  *links = palloc_extended(sizeof(ProofLink) * Max(SPI_processed, 1),
-										MCXT_ALLOC_HUGE);
+	LedgerTree	t;
+	int			len;
 
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		links[i].number = int_at(tt, i, 1);
-		hash_at(tt, i, 2, links[i].merkle_root);
-	}
-	*n = SPI_processed;
-	return links;
+	ledger_tree_open(&t, GetActiveSnapshot());
+	len = merkle_path(ledger_tree_subtree, &t, (uint64) d->block + 1, (uint64) block, path);
+	ledger_tree_close(&t);
+	if (len < 0)
+		elog(ERROR, "ledger proof: no path for block %lld in the tree of %lld blocks",
+			 (long long) block, (long long) d->block + 1);
+	return len;
 }
 
 /*
@@ -203,7 +196,7 @@ merkle_path_of(SPITupleTable *tt, uint64 nrows, int hashcol, uint64 index,
 		if (!merkle_leaf(data, LEDGER_HASH_LEN, leaves[i]))
 			elog(ERROR, "SHA-256 failed");
 	}
-	len = merkle_path((const uint8_t (*)[MERKLE_HASH_LEN]) leaves, nrows, index, path);
+	len = merkle_path(merkle_array_subtree, leaves, nrows, index, path);
 	if (len < 0)
 		elog(ERROR, "ledger proof: no Merkle path for leaf %llu of %llu",
 			 (unsigned long long) index, (unsigned long long) nrows);
@@ -231,9 +224,10 @@ append_revision_proof(StringInfo out, const RevisionProof *p, const ChainDigest 
 	append_hex(out, p->previous_hash);
 	appendStringInfoString(out, ", \"path\": ");
 	append_path(out, p->block_path, p->nblock);
+	appendStringInfo(out, "}, \"tree\": {\"size\": %lld, \"path\": ",
+					 (long long) p->tree_size);
+	append_path(out, p->tree_path, p->ntree);
 	appendStringInfoString(out, "}, ");
-	append_chain(out, p->chain, p->nchain);
-	appendStringInfoString(out, ", ");
 	append_digest(out, "digest", d);
 	appendStringInfoChar(out, '}');
 }
@@ -306,7 +300,8 @@ build_revision_proof(RevisionProof *p, int64 table_id, int64 doc_id, int32 versi
 		;
 	p->nblock = merkle_path_of(tt, n, 0, index, p->block_path, true);
 
-	p->chain = chain_links(p->block_number, d->block, &p->nchain);
+	p->tree_size = d->block + 1;
+	p->ntree = tree_path(d, p->block_number, p->tree_path);
 }
 
 /* A proof that fails its own check means the stored chain is damaged. */
@@ -326,7 +321,7 @@ digest_arg(Jsonb *jb)
 {
 	ChainDigest d;
 
-	ledger_parse_digest(jb, &d.block, d.hash);
+	ledger_parse_digest(jb, &d);
 	return d;
 }
 
@@ -362,14 +357,14 @@ ledger_proof(PG_FUNCTION_ARGS)
 Datum
 ledger_consistency_proof(PG_FUNCTION_ARGS)
 {
-	ChainDigest old = digest_arg(PG_GETARG_JSONB_P(0));
+	ConsistencyProof c;
 	ChainDigest new = digest_arg(PG_GETARG_JSONB_P(1));
 	LedgerUserSave save;
-	ProofLink  *chain;
-	int64		n;
+	LedgerTree	t;
 	StringInfoData out;
 
-	if (old.block > new.block)
+	c.old = digest_arg(PG_GETARG_JSONB_P(0));
+	if (c.old.block > new.block)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("the old digest is newer than the new one"),
@@ -378,17 +373,27 @@ ledger_consistency_proof(PG_FUNCTION_ARGS)
 	ledger_become_owner(&save);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "ledger_consistency_proof: SPI_connect failed");
-	require_digest_block(&old);
+	require_digest_block(&c.old);
 	require_digest_block(&new);
-	chain = chain_links(old.block, new.block, &n);
-	self_check(proof_check_consistency(&old, chain, n, &new));
+	ledger_tree_open(&t, GetActiveSnapshot());
+	c.npath = merkle_consistency(ledger_tree_subtree, &t, (uint64) c.old.block + 1,
+								 (uint64) new.block + 1, c.path);
+	ledger_tree_close(&t);
+	if (c.npath < 0)
+		elog(ERROR, "ledger proof: no consistency path from block %lld to %lld",
+			 (long long) c.old.block, (long long) new.block);
+	self_check(proof_check_consistency(&c, &new));
 	appendStringInfoString(&out, "{\"version\": 1, \"kind\": \"consistency\", ");
-	append_digest(&out, "old", &old);
+	append_digest(&out, "old", &c.old);
 	appendStringInfoString(&out, ", ");
 	append_digest(&out, "new", &new);
-	appendStringInfoString(&out, ", ");
-	append_chain(&out, chain, n);
-	appendStringInfoChar(&out, '}');
+	appendStringInfoString(&out, ", \"path\": [");
+	for (int i = 0; i < c.npath; i++)
+	{
+		appendStringInfoString(&out, i ? ", " : "");
+		append_hex(&out, c.path[i]);
+	}
+	appendStringInfoString(&out, "]}");
 	SPI_finish();
 	ledger_restore_user(&save);
 	PG_RETURN_DATUM(jsonb_of(&out));
@@ -430,12 +435,11 @@ ledger_verify_proof(PG_FUNCTION_ARGS)
 				 errdetail("%s", problem),
 				 errhint("Pass the proof exactly as ledger_proof() or ledger_consistency_proof() returned it.")));
 	problem = proof_check(&p, &d);
-	if (problem == NULL && p.kind == PROOF_CONSISTENCY && !PG_ARGISNULL(2))
-	{
-		if (kept.block != p.old.block || memcmp(kept.hash, p.old.hash, LEDGER_HASH_LEN) != 0)
-			problem = "The proof starts from another digest than the one given.";
-	}
-	proof_free(&p);
+	if (problem == NULL && p.kind == PROOF_CONSISTENCY && !PG_ARGISNULL(2) &&
+		(kept.block != p.cons.old.block ||
+		 memcmp(kept.hash, p.cons.old.hash, LEDGER_HASH_LEN) != 0 ||
+		 memcmp(kept.root, p.cons.old.root, LEDGER_HASH_LEN) != 0))
+		problem = "The proof starts from another digest than the one given.";
 	if (problem != NULL)
 		ereport(NOTICE,
 				(errmsg("the ledger proof does not check"),

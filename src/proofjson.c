@@ -5,16 +5,16 @@
  *
  * Input may be hostile: every key is looked up with its type, integers
  * must be integral and in range, hashes exactly 64 lower-case hex digits,
- * paths at most PROOF_MAX_PATH steps.  Nothing is allocated that is not
- * freed on every path, so the server can call this between palloc'd
- * work without leaking, and a failure is a sentence, never a longjmp.
+ * paths at most PROOF_MAX_PATH steps.  The result has a fixed size and
+ * the parsed JSON is freed on every path, so the server can call this
+ * between palloc'd work without leaking, and a failure is a sentence,
+ * never a longjmp.
  *
  *-------------------------------------------------------------------------
  */
 #include "proofjson.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -82,8 +82,9 @@ digest_of(json_t *obj, ChainDigest *out)
 		return "A digest is a JSON object.";
 	if ((err = get_int(obj, "version", 1, 1, &version)) != NULL)
 		return "Only version 1 digests are known.";
-	if ((err = get_int(obj, "block", 0, INT64_MAX, &out->block)) != NULL ||
-		(err = get_hash(obj, "hash", out->hash)) != NULL)
+	if ((err = get_int(obj, "block", 0, INT64_MAX - 1, &out->block)) != NULL ||
+		(err = get_hash(obj, "hash", out->hash)) != NULL ||
+		(err = get_hash(obj, "root", out->root)) != NULL)
 		return err;
 	return NULL;
 }
@@ -118,28 +119,22 @@ path_of(json_t *obj, ProofStep *steps, int *n)
 	return NULL;
 }
 
+/* A consistency path: hashes only, their sides follow from the two sizes. */
 static const char *
-chain_of(json_t *root, ParsedProof *p)
+hashes_of(json_t *obj, ConsistencyProof *c)
 {
-	json_t	   *arr = json_object_get(root, "chain");
-	size_t		n;
+	json_t	   *arr = json_object_get(obj, "path");
 
 	if (!json_is_array(arr))
-		return "The key \"chain\" must hold an array.";
-	n = json_array_size(arr);
-	p->chain = malloc(sizeof(ProofLink) * (n > 0 ? n : 1));
-	if (p->chain == NULL)
-		return "Out of memory.";
-	p->nchain = (int64_t) n;
-	for (size_t i = 0; i < n; i++)
+		return "The key \"path\" must hold an array.";
+	if (json_array_size(arr) > PROOF_MAX_CONSISTENCY)
+		return "A consistency path is too long.";
+	c->npath = (int) json_array_size(arr);
+	for (int i = 0; i < c->npath; i++)
 	{
-		json_t	   *link = json_array_get(arr, i);
-		const char *err;
+		const char *err = hex_hash(json_array_get(arr, i), "path", c->path[i]);
 
-		if (!json_is_object(link))
-			return "A link of the chain must be an object.";
-		if ((err = get_int(link, "number", 1, INT64_MAX, &p->chain[i].number)) != NULL ||
-			(err = get_hash(link, "merkle_root", p->chain[i].merkle_root)) != NULL)
+		if (err != NULL)
 			return err;
 	}
 	return NULL;
@@ -150,14 +145,16 @@ revision_of(json_t *root, RevisionProof *r)
 {
 	json_t	   *rev,
 			   *tx,
-			   *block;
+			   *block,
+			   *tree;
 	const char *err;
 	const char *op;
 	int64_t		v;
 
 	if ((err = get_object(root, "revision", &rev)) != NULL ||
 		(err = get_object(root, "transaction", &tx)) != NULL ||
-		(err = get_object(root, "block", &block)) != NULL)
+		(err = get_object(root, "block", &block)) != NULL ||
+		(err = get_object(root, "tree", &tree)) != NULL)
 		return err;
 	if ((err = get_int(rev, "table_id", 1, INT64_MAX, &r->table_id)) != NULL ||
 		(err = get_int(rev, "doc_id", 0, INT64_MAX, &r->doc_id)) != NULL ||
@@ -180,7 +177,9 @@ revision_of(json_t *root, RevisionProof *r)
 	if ((err = path_of(tx, r->tx_path, &r->ntx)) != NULL ||
 		(err = get_int(block, "number", 1, INT64_MAX, &r->block_number)) != NULL ||
 		(err = get_hash(block, "previous_hash", r->previous_hash)) != NULL ||
-		(err = path_of(block, r->block_path, &r->nblock)) != NULL)
+		(err = path_of(block, r->block_path, &r->nblock)) != NULL ||
+		(err = get_int(tree, "size", 1, INT64_MAX, &r->tree_size)) != NULL ||
+		(err = path_of(tree, r->tree_path, &r->ntree)) != NULL)
 		return err;
 	return NULL;
 }
@@ -219,26 +218,14 @@ proof_parse(const char *text, size_t len, ParsedProof *p)
 	else if (kind != NULL && strcmp(kind, "consistency") == 0)
 	{
 		p->kind = PROOF_CONSISTENCY;
-		err = digest_of(json_object_get(root, "old"), &p->old);
+		err = digest_of(json_object_get(root, "old"), &p->cons.old);
+		if (err == NULL)
+			err = hashes_of(root, &p->cons);
 	}
 	else
 		err = "The kind must be \"revision\" or \"consistency\".";
-	if (err == NULL)
-		err = chain_of(root, p);
-	p->rev.chain = p->chain;
-	p->rev.nchain = p->nchain;
 	json_decref(root);
-	if (err != NULL)
-		proof_free(p);
 	return err;
-}
-
-void
-proof_free(ParsedProof *p)
-{
-	free(p->chain);
-	p->chain = NULL;
-	p->rev.chain = NULL;
 }
 
 const char *
@@ -246,5 +233,5 @@ proof_check(const ParsedProof *p, const ChainDigest *digest)
 {
 	if (p->kind == PROOF_REVISION)
 		return proof_check_revision(&p->rev, digest);
-	return proof_check_consistency(&p->old, p->chain, p->nchain, digest);
+	return proof_check_consistency(&p->cons, digest);
 }

@@ -20,10 +20,8 @@ typedef enum ProofKind
 typedef struct ParsedProof
 {
 	ProofKind	kind;
-	RevisionProof rev;			/* PROOF_REVISION; rev.chain is "chain" */
-	ChainDigest old;			/* PROOF_CONSISTENCY */
-	ProofLink  *chain;			/* malloc'ed; free with proof_free() */
-	int64_t		nchain;
+	RevisionProof rev;			/* PROOF_REVISION */
+	ConsistencyProof cons;		/* PROOF_CONSISTENCY */
 } ParsedProof;
 
 /*
@@ -32,7 +30,6 @@ typedef struct ParsedProof
  */
 extern const char *digest_parse(const char *text, size_t len, ChainDigest *out);
 extern const char *proof_parse(const char *text, size_t len, ParsedProof *out);
-extern void proof_free(ParsedProof *p);
 
 /* Check a parsed proof against a digest: NULL if it leads there. */
 extern const char *proof_check(const ParsedProof *p, const ChainDigest *digest);

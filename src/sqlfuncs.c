@@ -147,7 +147,7 @@ digest_json(const LedgerBlock *b)
 	StringInfoData out;
 
 	initStringInfo(&out);
-	ledger_append_digest(&out, b->number, b->hash);
+	ledger_append_digest(&out, b);
 	return DirectFunctionCall1(jsonb_in, CStringGetDatum(out.data));
 }
 

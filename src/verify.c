@@ -59,8 +59,8 @@ typedef struct Verify
 	TimestampTz started;
 	TimestampTz reported;
 	LedgerBlock last;			/* newest block checked */
-	int64		digest_block;	/* -1: no digest given */
-	uint8		digest_hash[LEDGER_HASH_LEN];
+	MerkleFrontier tree;		/* over the blocks checked */
+	ChainDigest digest;			/* block -1: no digest given */
 	bool		digest_found;
 	Cursor		blocks_c;
 	Cursor		entries_c;
@@ -313,6 +313,29 @@ next_entry(Verify *v, int64 max_seq, LedgerTxnEntry *e)
 	return true;
 }
 
+/*
+ * Add the block to the tree of blocks, and require the nodes and root
+ * stored with it to be the ones its leaf completes.
+ */
+static void
+check_tree(Verify *v, const LedgerBlock *b, const char *place)
+{
+	uint8		leaf[LEDGER_HASH_LEN];
+	uint8		nodes[MERKLE_MAX_LEVELS][LEDGER_HASH_LEN];
+	uint8		root[LEDGER_HASH_LEN];
+	int			n;
+
+	if (!merkle_leaf(b->hash, LEDGER_HASH_LEN, leaf) ||
+		(n = merkle_frontier_push(&v->tree, leaf, nodes)) < 0 ||
+		!merkle_frontier_root(&v->tree, root))
+		elog(ERROR, "SHA-256 failed");
+	if (n != b->ntree_nodes ||
+		memcmp(nodes, b->tree_nodes, (Size) n * LEDGER_HASH_LEN) != 0)
+		fail(place, "Its tree nodes do not match the hashes of the blocks up to it.");
+	if (memcmp(root, b->tree_root, LEDGER_HASH_LEN) != 0)
+		fail(place, "Its tree root does not match the hashes of the blocks up to it.");
+}
+
 static void
 check_block(Verify *v, const LedgerBlock *b)
 {
@@ -354,9 +377,11 @@ check_block(Verify *v, const LedgerBlock *b)
 	ledger_block_hash(b, hash);
 	if (memcmp(hash, b->hash, LEDGER_HASH_LEN) != 0)
 		fail(place, "Its block hash does not match its contents.");
-	if (b->number == v->digest_block)
+	check_tree(v, b, place);
+	if (b->number == v->digest.block)
 	{
-		if (memcmp(b->hash, v->digest_hash, LEDGER_HASH_LEN) != 0)
+		if (memcmp(b->hash, v->digest.hash, LEDGER_HASH_LEN) != 0 ||
+			memcmp(b->tree_root, v->digest.root, LEDGER_HASH_LEN) != 0)
 			fail(place, "Its hash differs from the digest: the history up to the digest has changed.");
 		v->digest_found = true;
 	}
@@ -603,17 +628,17 @@ summary(FunctionCallInfo fcinfo, Verify *v)
 	return HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls));
 }
 
-/* Verify everything; with a digest block >= 0, also check its hash. */
+/* Verify everything; with a digest, also check its block. */
 static void
-run(Verify *v, bool full, int64 digest_block, const uint8 *digest_hash)
+run(Verify *v, bool full, const ChainDigest *digest)
 {
 	LedgerUserSave save;
 
 	memset(v, 0, sizeof(Verify));
 	v->full = full;
-	v->digest_block = digest_block;
-	if (digest_hash != NULL)
-		memcpy(v->digest_hash, digest_hash, LEDGER_HASH_LEN);
+	v->digest.block = -1;
+	if (digest != NULL)
+		v->digest = *digest;
 	v->started = v->reported = GetCurrentTimestamp();
 	if (!OidIsValid(ledger_relation_oid("blocks")))
 		ereport(ERROR,
@@ -638,35 +663,31 @@ run(Verify *v, bool full, int64 digest_block, const uint8 *digest_hash)
 	ledger_restore_user(&save);
 }
 
-/* Block number and hash of a digest; docs/verification.md gives its form. */
+/* A digest in the form docs/verification.md gives. */
 void
-ledger_parse_digest(Jsonb *jb, int64 *block, uint8 *hash)
+ledger_parse_digest(Jsonb *jb, ChainDigest *d)
 {
 	char	   *text = JsonbToCString(NULL, &jb->root, VARSIZE(jb));
-	ChainDigest d;
-	const char *problem = digest_parse(text, strlen(text), &d);
+	const char *problem = digest_parse(text, strlen(text), d);
 
 	if (problem != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid ledger digest"),
 				 errdetail("%s", problem),
-				 errhint("Pass the digest exactly as ledger_digest() returned it: {\"version\": 1, \"block\": N, \"hash\": \"<64 hex digits>\"}.")));
-	*block = d.block;
-	memcpy(hash, d.hash, LEDGER_HASH_LEN);
+				 errhint("Pass the digest exactly as ledger_digest() returned it: {\"version\": 1, \"block\": N, \"hash\": \"<64 hex digits>\", \"root\": \"<64 hex digits>\"}.")));
 }
 
 static Datum
 verify_digest(FunctionCallInfo fcinfo, Jsonb *digest)
 {
 	Verify		v;
-	int64		block;
-	uint8		hash[LEDGER_HASH_LEN];
+	ChainDigest d;
 
-	ledger_parse_digest(digest, &block, hash);
-	run(&v, false, block, hash);
+	ledger_parse_digest(digest, &d);
+	run(&v, false, &d);
 	if (!v.digest_found)
-		fail(psprintf("block %lld", (long long) block),
+		fail(psprintf("block %lld", (long long) d.block),
 			 "The ledger has no block with the digest's number: blocks were removed, or the digest is not from this ledger.");
 	return summary(fcinfo, &v);
 }
@@ -696,6 +717,6 @@ ledger_verify(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid verification level \"%s\"", level),
 				 errhint("Use \"chain\" (hashes only, no key needed), \"full\" (also opens every revision) or a digest.")));
-	run(&v, strcmp(level, "full") == 0, -1, NULL);
+	run(&v, strcmp(level, "full") == 0, NULL);
 	PG_RETURN_DATUM(summary(fcinfo, &v));
 }

@@ -73,6 +73,7 @@ typedef struct Audit
 	uint8_t		block_hash[LAYOUT_HASH_LEN];
 	uint8_t		previous[LAYOUT_HASH_LEN];
 	int			have_previous;
+	MerkleFrontier tree;		/* over every block up to the last one read */
 	uint8_t		(*entries)[LAYOUT_HASH_LEN];
 	int64_t		nentries;
 	int64_t		maxentries;
@@ -511,6 +512,7 @@ end_block(Audit *a)
 {
 	uint8_t		root[LAYOUT_HASH_LEN];
 	uint8_t		hash[LAYOUT_HASH_LEN];
+	uint8_t		nodes[MERKLE_MAX_LEVELS][LAYOUT_HASH_LEN];
 	char	   *where = place("block %lld", a->block_number, 0, 0);
 
 	end_txn(a);
@@ -526,6 +528,11 @@ end_block(Audit *a)
 	layout_block_hash(a->previous, a->block_number, root, hash);
 	if (memcmp(hash, a->block_hash, LAYOUT_HASH_LEN) != 0)
 		failed(where, "its block hash does not match its contents");
+	if (a->tree.size != (uint64_t) a->block_number)
+		failed(where, "the tree of the blocks before it is not in the export's header");
+	if (!merkle_leaf(hash, LAYOUT_HASH_LEN, root) ||
+		merkle_frontier_push(&a->tree, root, nodes) < 0)
+		failed(where, "SHA-256 failed");
 	memcpy(a->previous, hash, LAYOUT_HASH_LEN);
 	a->nentries = 0;
 	a->in_block = 0;
@@ -556,6 +563,27 @@ start_block(Audit *a, json_t *rec)
 	a->entry_count = int_of(rec, "entry_count", where);
 	hash_of(rec, "merkle_root", a->block_root, where);
 	hash_of(rec, "block_hash", a->block_hash, where);
+}
+
+/*
+ * The header gives the peaks of the tree over the blocks before the
+ * export's first: what the digest's root covers besides the export.
+ */
+static void
+read_header(Audit *a, json_t *rec)
+{
+	json_t	   *peaks = json_object_get(rec, "tree");
+	int64_t		from = int_of(rec, "from_block", "the header");
+
+	if (from < 0 || !json_is_array(peaks) ||
+		json_array_size(peaks) != (size_t) __builtin_popcountll((unsigned long long) from))
+		failed("the header", "its tree does not have one peak per one bit of from_block");
+	memset(&a->tree, 0, sizeof(a->tree));
+	a->tree.size = (uint64_t) from;
+	for (size_t i = 0; i < json_array_size(peaks); i++)
+		if (!hex_bytes(json_string_value(json_array_get(peaks, i)),
+					   a->tree.peaks[a->tree.npeaks++], LAYOUT_HASH_LEN))
+			failed("the header", "a peak of its tree is not 64 lower-case hex digits");
 }
 
 static void
@@ -627,6 +655,7 @@ check_export(const char *path, const ChainDigest *digest, const char *keyring)
 	char	   *line = NULL;
 	size_t		cap = 0;
 	long		lineno = 0;
+	uint8_t		root[LAYOUT_HASH_LEN];
 
 	if (a == NULL || f == NULL)
 		die(2, "could not read %s%s", path, NULL);
@@ -641,7 +670,9 @@ check_export(const char *path, const ChainDigest *digest, const char *keyring)
 		lineno++;
 		if (!json_is_object(rec) || type == NULL)
 			failed(place("line %lld", lineno, 0, 0), "not a JSON object with a type");
-		if (strcmp(type, "key") == 0)
+		if (strcmp(type, "header") == 0)
+			read_header(a, rec);
+		else if (strcmp(type, "key") == 0)
 			read_key(a, rec);
 		else if (strcmp(type, "block") == 0)
 			start_block(a, rec);
@@ -658,7 +689,10 @@ check_export(const char *path, const ChainDigest *digest, const char *keyring)
 		failed("the export", "it holds no blocks");
 	if (keyring != NULL)
 		check_redactions(a);
-	if (a->block_number != digest->block || memcmp(a->previous, digest->hash, LAYOUT_HASH_LEN) != 0)
+	if (!merkle_frontier_root(&a->tree, root))
+		failed("the export", "SHA-256 failed");
+	if (a->block_number != digest->block || memcmp(a->previous, digest->hash, LAYOUT_HASH_LEN) != 0 ||
+		memcmp(root, digest->root, LAYOUT_HASH_LEN) != 0)
 		failed(place("block %lld", a->block_number, 0, 0), "the export does not end at the digest");
 	printf("ok: %lld revisions in %lld blocks lead to the digest of block %lld",
 		   (long long) a->revisions, (long long) a->blocks, (long long) digest->block);
@@ -680,7 +714,6 @@ check_proof(const char *arg, const ChainDigest *digest)
 	if (problem != NULL)
 		die(2, "invalid proof: %s%s", problem, NULL);
 	problem = proof_check(&p, digest);
-	proof_free(&p);
 	free(text);
 	if (problem != NULL)
 		failed("the proof", problem);

@@ -70,15 +70,46 @@ def load_json(arg):
     return json.loads(arg)
 
 
+def node(left, right):
+    return H(b"\x01" + left + right)
+
+
+class Tree:
+    """The tree of blocks, held as its peaks (largest first)."""
+
+    def __init__(self, size, peaks):
+        if len(peaks) != bin(size).count("1"):
+            raise Failure("the export header's tree does not have one peak per one bit of from_block")
+        self.size, self.peaks = size, list(peaks)
+
+    def append(self, block_hash):
+        h, s = H(b"\x00" + block_hash), self.size
+        while s & 1:
+            h = node(self.peaks.pop(), h)
+            s >>= 1
+        self.peaks.append(h)
+        self.size += 1
+
+    def root(self):
+        if not self.peaks:
+            return H(b"")
+        r = self.peaks[-1]
+        for p in reversed(self.peaks[:-1]):
+            r = node(p, r)
+        return r
+
+
 def check_export(path, digest):
-    blocks, txns, revs = [], {}, {}
+    blocks, txns, revs, header = [], {}, {}, {"from_block": 0, "tree": []}
     with open(path) as f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
                 continue
             rec = json.loads(line)
             kind = rec.get("type")
-            if kind == "block":
+            if kind == "header":
+                header = rec
+            elif kind == "block":
                 blocks.append(rec)
             elif kind == "transaction":
                 txns[rec["seq"]] = rec
@@ -86,13 +117,14 @@ def check_export(path, digest):
                 revs.setdefault(rec["seq"], []).append(rec)
     if not blocks:
         raise Failure("the export holds no blocks")
+    tree = Tree(header["from_block"], [unhex(p, "tree peak") for p in header["tree"]])
 
     nrev = 0
     previous = unhex(blocks[0]["previous_hash"], "first block's previous hash")
     for i, b in enumerate(blocks):
         number = b["number"]
-        if i > 0 and number != blocks[i - 1]["number"] + 1:
-            raise Failure(f"block {number}: block {blocks[i - 1]['number'] + 1} should come next")
+        if number != tree.size:
+            raise Failure(f"block {number}: block {tree.size} should come next")
         if unhex(b["previous_hash"], f"block {number}") != previous:
             raise Failure(f"block {number}: previous hash is not the hash of the block before")
         entries = [t for s, t in sorted(txns.items()) if b["first_seq"] <= s <= b["last_seq"]] \
@@ -123,47 +155,91 @@ def check_export(path, digest):
         previous = block_hash(previous, number, root)
         if previous != unhex(b["block_hash"], "block hash"):
             raise Failure(f"block {number}: block hash does not match")
+        tree.append(previous)
     last = blocks[-1]["number"]
-    if last != digest["block"] or previous != unhex(digest["hash"], "digest hash"):
+    if last != digest["block"] or previous != unhex(digest["hash"], "digest hash") \
+            or tree.root() != unhex(digest["root"], "digest root"):
         raise Failure(f"the export ends at block {last}, which does not match the digest (block {digest['block']})")
     return f"{nrev} revisions in {len(blocks)} blocks lead to the digest of block {last}"
 
 
 def fold(leaf, path):
-    node = leaf
+    h = leaf
     for step in path:
         sibling = unhex(step["hash"], "path step")
         if step["side"] == "left":
-            node = H(b"\x01" + sibling + node)
+            h = node(sibling, h)
         elif step["side"] == "right":
-            node = H(b"\x01" + node + sibling)
+            h = node(h, sibling)
         else:
             raise Failure("a path step's side is neither left nor right")
-    return node
+    return h
 
 
-def follow(number, h, chain, digest):
-    for i, link in enumerate(chain):
-        if link["number"] != number + 1 + i:
-            raise Failure("the chain skips or repeats a block")
-        h = block_hash(h, link["number"], unhex(link["merkle_root"], "chain root"))
-    if number + len(chain) != digest["block"] or h != unhex(digest["hash"], "digest hash"):
-        raise Failure("the proof does not lead to the digest")
+def sides(index, size):
+    """The sides of the audit path of leaf index in a tree of size leaves, leaf first."""
+    if size == 1:
+        return []
+    k = 1
+    while k * 2 < size:
+        k *= 2
+    if index < k:
+        return sides(index, k) + ["right"]
+    return sides(index - k, size - k) + ["left"]
+
+
+def check_consistency(m, n, old_root, new_root, path):
+    """RFC 9162, section 2.1.4.2, for trees of m and n leaves."""
+    if m == n:
+        if path or old_root != new_root:
+            raise Failure("two digests of one block differ")
+        return
+    if m > n:
+        raise Failure("the old digest is newer than the new one")
+    if m & (m - 1) == 0:
+        path = [old_root] + path
+    if not path:
+        raise Failure("the consistency path is empty")
+    fn, sn = m - 1, n - 1
+    while fn & 1:
+        fn, sn = fn >> 1, sn >> 1
+    fr = sr = path[0]
+    for c in path[1:]:
+        if sn == 0:
+            raise Failure("the consistency path is too long")
+        if fn & 1 or fn == sn:
+            fr, sr = node(c, fr), node(c, sr)
+            while not fn & 1 and fn != 0:
+                fn, sn = fn >> 1, sn >> 1
+        else:
+            sr = node(sr, c)
+        fn, sn = fn >> 1, sn >> 1
+    if sn != 0 or fr != old_root or sr != new_root:
+        raise Failure("the consistency proof does not lead from the old digest to the digest")
 
 
 def check_proof(proof, digest):
     if proof.get("kind") == "consistency":
         old = proof["old"]
-        follow(old["block"], unhex(old["hash"], "old digest"), proof["chain"], digest)
+        if old["block"] == digest["block"] and old["hash"] != digest["hash"]:
+            raise Failure("two digests of one block differ")
+        check_consistency(old["block"] + 1, digest["block"] + 1, unhex(old["root"], "old root"),
+                          unhex(digest["root"], "digest root"), [unhex(h, "path") for h in proof["path"]])
         return f"block {old['block']} extends to block {digest['block']}"
-    r, t, b = proof["revision"], proof["transaction"], proof["block"]
+    r, t, b, tree = proof["revision"], proof["transaction"], proof["block"], proof["tree"]
     data_hash = bytes(32) if r["data_hash"] is None else unhex(r["data_hash"], "data hash")
     rh = revision_hash(r["table_id"], r["doc_id"], r["version"], r["operation"], data_hash)
     root = fold(H(b"\x00" + rh), t["path"])
     eh = entry_hash(t["seq"], t["committed_at"], t["revision_count"], root)
     broot = fold(H(b"\x00" + eh), b["path"])
     h = block_hash(unhex(b["previous_hash"], "previous hash"), b["number"], broot)
-    follow(b["number"], h, proof["chain"], digest)
+    size = digest["block"] + 1
+    if tree["size"] != size or not 0 <= b["number"] < size:
+        raise Failure("the proof's tree is not the digest's")
+    if [s["side"] for s in tree["path"]] != sides(b["number"], size):
+        raise Failure("the tree path does not lead up from the block's place")
+    if fold(H(b"\x00" + h), tree["path"]) != unhex(digest["root"], "digest root"):
+        raise Failure("the proof does not lead to the digest")
     return f"document {r['doc_id']} version {r['version']} is in the history of block {digest['block']}"
 
 

@@ -34,7 +34,7 @@ SELECT columns_are('ledger', 'transactions',
 SELECT index_is_unique('ledger', 'transactions', 'transactions_seq_idx');
 SELECT columns_are('ledger', 'blocks',
 	ARRAY['block_number', 'first_seq', 'last_seq', 'entry_count', 'merkle_root',
-		  'previous_hash', 'block_hash', 'sealed_at'],
+		  'previous_hash', 'block_hash', 'tree_nodes', 'tree_root', 'sealed_at'],
 	'blocks have exactly the documented columns');
 SELECT index_is_unique('ledger', 'blocks', 'blocks_number_idx');
 SELECT has_function('ledger_digest', ARRAY[]::text[]);

@@ -151,6 +151,16 @@ detects('a stored block hash',
 	"ledger_verify('chain')",
 	qr/at block [12]$/, qr/block hash does not match|previous hash/, 'blocks');
 
+detects('a stored tree node',
+	'UPDATE ledger.blocks SET tree_nodes = sha256(tree_nodes) WHERE block_number = 1',
+	"ledger_verify('chain')",
+	qr/at block 1$/, qr/tree nodes do not match/, 'blocks');
+
+detects('a stored tree root',
+	'UPDATE ledger.blocks SET tree_root = sha256(tree_root) WHERE block_number = 2',
+	"ledger_verify('chain')",
+	qr/at block 2$/, qr/tree root does not match/, 'blocks');
+
 detects('a removed transaction entry',
 	"DELETE FROM ledger.transactions WHERE seq = (SELECT max(seq) FROM ledger.transactions)",
 	"ledger_verify('chain')",
@@ -198,15 +208,30 @@ detects('a current row deleted',
 	like($e->{stdout}, qr/full ok 64/, 'a consistent rewrite passes the full check');
 	is($e->{sqlstate}, 'XX001', 'a consistent rewrite fails against the old digest');
 	like($e->{detail} // '', qr/differs from the digest/, 'the report says the history changed');
+
+	# The consistency proof from the old digest cannot be had, and one
+	# built before the rewrite does not lead to the rewritten digest.
+	my $before = $node->safe_psql('postgres',
+		q{BEGIN READ ONLY; SELECT digest FROM ledger_digest(); COMMIT;});
+	my $proof = $node->safe_psql('postgres',
+		qq{SELECT ledger_consistency_proof('$old_digest', '$before')});
+	$sql =~ s/SELECT \* FROM ledger_verify\('\Q$old_digest\E'::jsonb\);/
+		SELECT ledger_verify_proof('$proof', (SELECT digest FROM ledger_digest())) AS old_proof_checks;
+		SELECT ledger_consistency_proof('$old_digest', (SELECT digest FROM ledger_digest()));/
+	  or die 'no digest check in the rewrite';
+	$e = psql_error($node, $sql);
+	like($e->{stdout}, qr/^f$/m, 'a consistent rewrite fails a consistency proof taken before it');
+	is($e->{sqlstate}, 'XX001', 'no consistency proof leads from the old digest to a rewritten history');
+	like($e->{stderr}, qr/the digest does not match this ledger/, 'the refusal says the digest is not of this ledger');
 }
 
 # The digest check itself.
 is($node->safe_psql('postgres', "SELECT blocks > 0 FROM ledger_verify('$old_digest'::jsonb)"),
 	't', 'the history up to an earlier digest is unchanged');
-is(psql_error($node, q{SELECT * FROM ledger_verify('{"version": 1, "block": 999, "hash": "00"}'::jsonb)})->{sqlstate},
+is(psql_error($node, q{SELECT * FROM ledger_verify('{"version": 1, "block": 999, "hash": "00", "root": "00"}'::jsonb)})->{sqlstate},
 	'22023', 'a malformed digest is refused as an invalid parameter');
 like(psql_error($node,
-		q{SELECT * FROM ledger_verify('{"version": 1, "block": 999, "hash": "0000000000000000000000000000000000000000000000000000000000000000"}'::jsonb)})->{detail},
+		q{SELECT * FROM ledger_verify('{"version": 1, "block": 999, "hash": "0000000000000000000000000000000000000000000000000000000000000000", "root": "0000000000000000000000000000000000000000000000000000000000000000"}'::jsonb)})->{detail},
 	qr/no block with the digest's number/, 'a digest beyond the chain is reported');
 
 # Level chain needs no key: it runs with the keyring gone.

@@ -95,8 +95,8 @@ is((run_cmd($tool, 'export', $partial, $digest_file))[0], 0, 'a partial export c
 # Every change to the export is found by both.
 sub changed_export
 {
-	my ($name, $edit) = @_;
-	open my $in, '<', $export or die $!;
+	my ($name, $edit, $from) = @_;
+	open my $in, '<', $from // $export or die $!;
 	my @lines = <$in>;
 	close $in;
 	@lines = $edit->(@lines);
@@ -147,6 +147,20 @@ for my $name (sort keys %cases)
 	like($tout, qr/FAILED: (block|transaction|table id) \d+/, "$name: ledger-verify names the place");
 }
 
+# A partial export starts from the peaks of the tree over the blocks
+# before it, given in its header: changing one breaks the digest's root.
+{
+	my $bad = changed_export('peak', sub {
+		map { /"type": "header"/ ? s/("tree": \[")([0-9a-f])/$1 . ($2 eq '0' ? '1' : '0')/er : $_ } @_;
+	}, $partial);
+	isnt(slurp_file($bad), slurp_file($partial), 'the partial export has a tree peak to change');
+	my ($prc, $pout) = run_cmd('python3', $python, $bad, $digest_file);
+	is($prc, 1, 'a changed tree peak: the independent verifier rejects the export');
+	my ($trc, $tout) = run_cmd($tool, 'export', $bad, $digest_file);
+	is($trc, 1, 'a changed tree peak: ledger-verify rejects the export');
+	like($tout, qr/does not end at the digest/, 'a changed tree peak: ledger-verify says the export misses the digest');
+}
+
 # A payload byte: no hash covers the ciphertext, so only the keyring
 # check, which opens it, can tell.
 {
@@ -186,6 +200,15 @@ is((run_cmd($tool, 'proof', $proof, $old))[0], 1, 'an inclusion proof does not l
 	is((run_cmd('python3', $python, $export, $digest_file, $bad))[0], 1,
 		'a proof with a swapped side fails the independent check');
 	is((run_cmd($tool, 'proof', $bad, $digest_file))[0], 1, 'a proof with a swapped side fails ledger-verify');
+}
+{
+	my $text = slurp_file($cproof);
+	$text =~ s/("path": \[")([0-9a-f])/$1 . ($2 eq '0' ? '1' : '0')/e or die "no consistency path in $text";
+	my $bad = write_file('bad-consistency.json', $text);
+	is((run_cmd('python3', $python, $export, $digest_file, $bad))[0], 1,
+		'a consistency proof with a changed hash fails the independent check');
+	is((run_cmd($tool, 'proof', $bad, $digest_file))[0], 1,
+		'a consistency proof with a changed hash fails ledger-verify');
 }
 is((run_cmd($tool, 'proof', '{"version": 1}', $digest_file))[0], 2, 'a malformed proof is an input error');
 is((run_cmd($tool, 'proof', $proof, '{"block": 1}'))[0], 2, 'a malformed digest is an input error');
