@@ -43,16 +43,6 @@
 /* Columns of ledger.transactions and ledger.blocks (sql/ledger--0.1.sql). */
 enum
 {
-	Anum_txn_seq = 1,
-	Anum_txn_xid,
-	Anum_txn_committed_at,
-	Anum_txn_revision_count,
-	Anum_txn_merkle_root,
-	Natts_txn = Anum_txn_merkle_root
-};
-
-enum
-{
 	Anum_block_number = 1,
 	Anum_block_first_seq,
 	Anum_block_last_seq,

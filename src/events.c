@@ -42,11 +42,6 @@ PG_FUNCTION_INFO_V1(ledger_redact_revision);
 
 #define REDACTOR_ROLE	"ledger_redactor"
 
-/* Journal columns used here (sql/ledger--0.1.sql). */
-#define Anum_journal_version	3
-#define Anum_journal_op			4
-#define Anum_journal_payload	7
-
 typedef struct PendingEvent
 {
 	Oid			relid;

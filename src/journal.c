@@ -31,22 +31,6 @@
 
 PG_FUNCTION_INFO_V1(ledger_internal_handler);
 
-/* Columns of ledger.journal, as created by sql/ledger--0.1.sql. */
-enum
-{
-	Anum_journal_table_id = 1,
-	Anum_journal_doc_id,
-	Anum_journal_version,
-	Anum_journal_op,
-	Anum_journal_xid,
-	Anum_journal_key_id,
-	Anum_journal_payload,
-	Anum_journal_data_hash,
-	Anum_journal_revision_hash,
-	Anum_journal_written_at,
-	Natts_journal = Anum_journal_written_at
-};
-
 static bool xact_wrote_journal = false;
 
 static HeapTuple

@@ -424,6 +424,21 @@ extern bool ledger_plain_values_match(Relation rel, HeapTuple phys,
 									  const Bitmapset *attnums);
 
 /* journal.c */
+/* Columns of ledger.journal, as created by sql/ledger--0.1.sql. */
+enum
+{
+	Anum_journal_table_id = 1,
+	Anum_journal_doc_id,
+	Anum_journal_version,
+	Anum_journal_op,
+	Anum_journal_xid,
+	Anum_journal_key_id,
+	Anum_journal_payload,
+	Anum_journal_data_hash,
+	Anum_journal_revision_hash,
+	Anum_journal_written_at,
+	Natts_journal = Anum_journal_written_at
+};
 extern void ledger_journal_append(const LedgerRevision *rev);
 extern void ledger_journal_append_many(const LedgerRevision *revs, int n);
 extern bytea *ledger_journal_payload(int64 table_id, int64 doc_id, int32 version,
@@ -434,6 +449,17 @@ extern bool ledger_xact_wrote_journal(void);
 extern void ledger_journal_xact_end(void);
 
 /* chain.c: transaction entries, blocks and digests */
+/* Columns of ledger.transactions. */
+enum
+{
+	Anum_txn_seq = 1,
+	Anum_txn_xid,
+	Anum_txn_committed_at,
+	Anum_txn_revision_count,
+	Anum_txn_merkle_root,
+	Natts_txn = Anum_txn_merkle_root
+};
+
 typedef struct LedgerTxnEntry
 {
 	int64		seq;
@@ -510,6 +536,27 @@ extern void ledger_append_digest(StringInfo out, const LedgerBlock *b);
 
 /* verify.c */
 extern void ledger_parse_digest(Jsonb *jb, ChainDigest *d);
+
+/* revsort.c: ledger_verify()'s revisions in the order of the chain */
+#define LEDGER_REV_FAILED	0x01	/* its check failed: see verify.c */
+#define LEDGER_REV_REDACTED	0x02	/* its payload was redacted */
+typedef struct LedgerRevRecord
+{
+	int64		seq;			/* of its transaction entry */
+	int64		table_id;
+	int64		doc_id;
+	int32		version;
+	uint8		flags;
+	uint8		leaf[LEDGER_HASH_LEN];	/* its stored revision hash */
+} LedgerRevRecord;
+typedef struct LedgerRevSort LedgerRevSort;
+extern int	ledger_rev_record_cmp(const LedgerRevRecord *a, const LedgerRevRecord *b);
+extern LedgerRevSort *ledger_revsort_begin(int mem_kb);
+extern void ledger_revsort_put(LedgerRevSort *s, const LedgerRevRecord *r);
+extern void ledger_revsort_done(LedgerRevSort *s);
+extern const LedgerRevRecord *ledger_revsort_peek(LedgerRevSort *s);
+extern void ledger_revsort_next(LedgerRevSort *s);
+extern void ledger_revsort_end(LedgerRevSort *s);
 
 /* worker.c: the launcher and one sealing worker per ledger database */
 extern Size ledger_worker_shmem_size(void);

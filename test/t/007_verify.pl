@@ -13,6 +13,7 @@ use warnings;
 use FindBin;
 use lib "$FindBin::RealBin/lib";
 use LedgerTest;
+use IPC::Run;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
@@ -246,6 +247,45 @@ rename "$keyring.away", $keyring or die "rename: $!";
 $node->restart;
 is($node->safe_psql('postgres', q{SELECT revisions FROM ledger_verify('full')}),
 	'65', 'level full runs again with the keyring back');
+
+# More revisions than ledger_verify() keeps in memory under the smallest
+# maintenance_work_mem (1 MB: 16384 records): they spill to sorted runs on
+# disk that are merged.  Two transactions commit in the opposite order to
+# the one they wrote in, so the journal's physical order is not the
+# chain's.  The result must not depend on the memory, and a change is
+# still found at its place.
+{
+	my ($sin, $sout, $serr) = ('', '', '');
+	my $first = IPC::Run::start(
+		[ 'psql', '-XAtq', '-d', $node->connstr('postgres') ],
+		'<', \$sin, '>', \$sout, '2>', \$serr);
+	$node->safe_psql('postgres', 'CREATE TABLE bulk (id int, v text) USING ledger');
+	$sin .= "BEGIN; INSERT INTO bulk SELECT g, 'first' FROM generate_series(1, 12000) g; SELECT 'written';\n";
+	$first->pump until $sout =~ /written/;
+	$node->safe_psql('postgres', q{INSERT INTO bulk SELECT g, 'second' FROM generate_series(12001, 24000) g});
+	$sin .= "COMMIT;\n\\q\n";
+	$first->finish;
+	$node->safe_psql('postgres', 'SELECT ledger_digest()');
+	my $summary = q{SELECT revisions || ' ' || transactions || ' ' || blocks || ' ' || current_rows FROM ledger_verify('full')};
+	my $in_memory = $node->safe_psql('postgres', $summary);
+	like($in_memory, qr/^240\d\d /, 'the bulk revisions verify in memory');
+	my $temp_files = q{SELECT temp_files FROM pg_stat_database WHERE datname = current_database()};
+	my $before = $node->safe_psql('postgres', $temp_files);
+	$node->safe_psql('postgres', "SET maintenance_work_mem = '1MB'; SELECT ledger_verify('chain')");
+	cmp_ok($node->safe_psql('postgres', $temp_files), '>', $before,
+		'level chain spills its records to temporary files under 1 MB');
+	is($node->safe_psql('postgres', "SET maintenance_work_mem = '1MB'; $summary"),
+		$in_memory, 'spilled to disk, verification counts the same');
+	my $bulk = $node->safe_psql('postgres', q{SELECT table_id FROM ledger.tables WHERE relid = 'bulk'::regclass});
+	my $e = tampered("SET LOCAL maintenance_work_mem = '1MB';"
+		  . "UPDATE ledger.journal SET revision_hash = sha256(revision_hash) WHERE table_id = $bulk AND doc_id = "
+		  . "(SELECT min(doc_id) FROM ledger.journal WHERE table_id = $bulk)",
+		"ledger_verify('chain')");
+	is($e->{sqlstate}, 'XX001', 'spilled to disk, a changed revision hash is found');
+	like($e->{message}, qr/at table public.bulk \(table id $bulk\) document \d+ version 0$/,
+		'spilled to disk, the report names the revision');
+	$node->safe_psql('postgres', q{SELECT ledger_set_deletion_protection('bulk', false); DROP TABLE bulk});
+}
 
 # Only a superuser, or a role granted EXECUTE, may verify.
 $node->safe_psql('postgres', 'CREATE ROLE auditor LOGIN');
