@@ -2,7 +2,7 @@
  *
  * chain.c
  *	  Transaction entries, the in-flight registry, sealing into blocks,
- *	  and digests.
+ *	  the stored tree of blocks, and digests.
  *
  * A transaction that wrote revisions inserts one entry at pre-commit: a
  * sequence number from a shared counter, its commit time, its revision

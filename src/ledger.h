@@ -406,6 +406,8 @@ extern HeapTuple ledger_seal(Relation rel, TupleTableSlot *slot,
 							 int64 doc_id, int32 version, char op,
 							 LedgerRevision *rev);
 extern void ledger_open(Relation rel, HeapTuple phys, TupleTableSlot *dst);
+extern void ledger_check_row(Relation rel, HeapTuple phys, Snapshot snap,
+							 TupleTableSlot *scratch, LedgerHeader *hdr);
 extern void ledger_read_header(Relation rel, HeapTuple phys, LedgerHeader *hdr);
 extern void ledger_revision_hash(LedgerRevision *rev);
 extern void ledger_tombstone(Relation rel, const LedgerHeader *old,
@@ -443,7 +445,7 @@ extern void ledger_journal_append(const LedgerRevision *rev);
 extern void ledger_journal_append_many(const LedgerRevision *revs, int n);
 extern bytea *ledger_journal_payload(int64 table_id, int64 doc_id, int32 version,
 									 bool (*match) (bytea *payload, void *arg),
-									 void *arg);
+									 void *arg, Snapshot snap, int32 slice);
 extern int64 ledger_next_document_id(void);
 extern bool ledger_xact_wrote_journal(void);
 extern void ledger_journal_xact_end(void);

@@ -645,18 +645,31 @@ row_context(void *arg)
 static DocVersion *
 current_rows(Relation rel, int64 *nrows)
 {
-	TableScanDesc scan = table_beginscan(rel, GetActiveSnapshot(), 0, NULL);
-	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	const TableAmRoutine *heapam = GetHeapamTableAmRoutine();
+	Snapshot	snap = GetActiveSnapshot();
+	TableScanDesc scan = heapam->scan_begin(rel, snap, 0, NULL, NULL,
+											SO_TYPE_SEQSCAN | SO_ALLOW_STRAT |
+											SO_ALLOW_PAGEMODE);
+	TupleTableSlot *phys = MakeSingleTupleTableSlot(RelationGetDescr(rel),
+													&TTSOpsBufferHeapTuple);
+	TupleTableSlot *scratch = table_slot_create(rel, NULL);
 	DocVersion *rows = NULL;
 	int64		n = 0;
 	int64		max = 0;
 
-	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	/*
+	 * The physical tuples: opening them through the access method would
+	 * build every row only to look at its header.
+	 */
+	while (heapam->scan_getnextslot(scan, ForwardScanDirection, phys))
 	{
 		LedgerHeader hdr;
+		bool		should_free;
+		HeapTuple	tup = ExecFetchSlotHeapTuple(phys, false, &should_free);
 
-		if (!ledger_header_at(rel, &slot->tts_tid, &hdr))
-			elog(ERROR, "row vanished under a scan");
+		ledger_check_row(rel, tup, snap, scratch, &hdr);
+		if (should_free)
+			heap_freetuple(tup);
 		if (n == max)
 		{
 			max = Max(64, max * 2);
@@ -668,8 +681,9 @@ current_rows(Relation rel, int64 *nrows)
 		n++;
 		CHECK_FOR_INTERRUPTS();
 	}
-	ExecDropSingleTupleTableSlot(slot);
-	table_endscan(scan);
+	ExecDropSingleTupleTableSlot(scratch);
+	ExecDropSingleTupleTableSlot(phys);
+	heapam->scan_end(scan);
 	if (n > 0)
 		qsort(rows, n, sizeof(DocVersion), doc_cmp);
 	*nrows = n;
