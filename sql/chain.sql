@@ -166,6 +166,18 @@ INSERT INTO other VALUES (3, 'no chain');
 COMMIT;
 SELECT count(*) AS nothing_written FROM other WHERE id = 3;
 SELECT to_regclass('ledger.transactions') IS NOT NULL AS chain_table_back;
+-- Nor does one whose blocks predate the tree of blocks: sealing and
+-- verifying refuse rather than read rows of another shape.
+BEGIN;
+SET client_min_messages = warning;
+ALTER TABLE ledger.blocks DROP COLUMN tree_root CASCADE, DROP COLUMN tree_nodes CASCADE;
+RESET client_min_messages;
+SAVEPOINT s;
+SELECT ledger_digest();
+ROLLBACK TO s;
+SELECT * FROM ledger_verify('chain');
+ROLLBACK;
+SELECT revisions > 0 AS blocks_back FROM ledger_verify('chain');
 
 -- The chain tables are written by the extension only.
 INSERT INTO ledger.blocks SELECT * FROM ledger.blocks WHERE block_number = 0;

@@ -32,6 +32,7 @@
 #include "storage/spin.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -213,15 +214,18 @@ safe_bound(void)
  * build has a journal but no chain tables.  Writing there would leave
  * revisions outside the chain, so it is refused, plainly.
  */
-static void
-require_chain_tables(void)
+void
+ledger_require_chain_tables(void)
 {
-	if (!OidIsValid(ledger_relation_oid("transactions")) ||
-		!OidIsValid(ledger_relation_oid("blocks")))
+	Oid			blocks = ledger_relation_oid("blocks");
+
+	/* A build before the tree of blocks made ledger.blocks without its nodes. */
+	if (!OidIsValid(ledger_relation_oid("transactions")) || !OidIsValid(blocks) ||
+		get_attnum(blocks, "tree_root") != Anum_block_tree_root)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("the ledger's chain tables are missing in this database"),
-				 errdetail("The extension's objects here were made by an earlier build of ledger 0.1, before the hash chain."),
+				 errdetail("The extension's objects here were made by an earlier build of ledger 0.1, before the hash chain or before its tree of blocks."),
 				 errhint("Copy the data out, then DROP EXTENSION ledger CASCADE and CREATE EXTENSION ledger; there is no upgrade path from development builds.")));
 }
 
@@ -411,7 +415,7 @@ write_entry(void)
 	entry_written = true;
 	if (npending == 0)
 		return;
-	require_chain_tables();
+	ledger_require_chain_tables();
 	if (npending > PG_INT32_MAX)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
@@ -707,7 +711,7 @@ ledger_chain_bootstrap(void)
 
 	MerkleFrontier tree = {0};
 
-	require_chain_tables();
+	ledger_require_chain_tables();
 	rel = table_open(ledger_relation_oid("blocks"), ExclusiveLock);
 	memset(&before, 0, sizeof(before));
 	before.number = -1;
@@ -743,7 +747,7 @@ ledger_chain_seal(LedgerBlock *newest, bool wait)
 	int64		first_seq = 0;
 	int64		last_seq = 0;
 
-	require_chain_tables();
+	ledger_require_chain_tables();
 	if (wait)
 		LockRelationOid(blocks_oid, ExclusiveLock);
 	else if (!ConditionalLockRelationOid(blocks_oid, ExclusiveLock))
@@ -801,7 +805,7 @@ ledger_chain_newest(LedgerBlock *newest)
 	Snapshot	snap;
 	bool		found;
 
-	require_chain_tables();
+	ledger_require_chain_tables();
 	blocks = table_open(ledger_relation_oid("blocks"), AccessShareLock);
 	snap = RegisterSnapshot(GetLatestSnapshot());
 	found = newest_block(blocks, snap, newest);

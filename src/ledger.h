@@ -508,6 +508,7 @@ extern void ledger_entry_hash(const LedgerTxnEntry *e, uint8 *out);
 extern void ledger_block_hash(const LedgerBlock *b, uint8 *out);
 extern void ledger_deform_entry(TupleDesc desc, HeapTuple tup, LedgerTxnEntry *e);
 extern void ledger_deform_block(TupleDesc desc, HeapTuple tup, LedgerBlock *b);
+extern void ledger_require_chain_tables(void);
 extern void ledger_chain_bootstrap(void);
 extern bool ledger_chain_seal(LedgerBlock *newest, bool wait);
 extern void ledger_chain_newest(LedgerBlock *newest);

@@ -816,6 +816,7 @@ run(Verify *v, bool full, const ChainDigest *digest)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("extension \"ledger\" is not installed in this database")));
+	ledger_require_chain_tables();
 	ledger_become_owner(&save);
 	/* A maintenance job: its sorts may use maintenance_work_mem. */
 	(void) set_config_option("work_mem", psprintf("%d", maintenance_work_mem),
