@@ -736,7 +736,8 @@ ledger_chain_seal(LedgerBlock *newest, bool wait)
 	Relation	txns;
 	Relation	index;
 	LedgerTree	reader;
-	MerkleFrontier *tree = palloc(sizeof(MerkleFrontier));
+	MerkleFrontier *tree;
+	uint8		root[LEDGER_HASH_LEN];
 	SysScanDesc scan;
 	ScanKeyData key;
 	HeapTuple	tup;
@@ -758,9 +759,19 @@ ledger_chain_seal(LedgerBlock *newest, bool wait)
 	snap = RegisterSnapshot(GetLatestSnapshot());
 	if (!newest_block(blocks, snap, newest))
 		no_blocks();
+	/* New nodes are built on the stored ones: they must give the stored root. */
+	tree = palloc(sizeof(MerkleFrontier));
 	ledger_tree_open(&reader, snap);
 	load_frontier(&reader, newest->number + 1, tree);
 	ledger_tree_close(&reader);
+	if (!merkle_frontier_root(tree, root))
+		elog(ERROR, "SHA-256 failed");
+	if (memcmp(root, newest->tree_root, LEDGER_HASH_LEN) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("ledger chain is damaged: the tree nodes stored up to block %lld do not give its tree root",
+						(long long) newest->number),
+				 errhint("Run ledger_verify() to locate the damage.")));
 
 	txns = table_open(ledger_relation_oid("transactions"), AccessShareLock);
 	index = index_open(ledger_relation_oid("transactions_seq_idx"), AccessShareLock);

@@ -400,6 +400,7 @@ typedef struct LedgerHeader
 	int32		version;
 	int32		key_id;
 	bool		external;
+	uint8		nonce[LEDGER_NONCE_LEN];	/* names the sealing */
 } LedgerHeader;
 
 extern HeapTuple ledger_seal(Relation rel, TupleTableSlot *slot,

@@ -471,6 +471,7 @@ parse_header(const uint8 *p, LedgerHeader *hdr)
 	hdr->version = (int32) get_be32(p + HDR_VERSION);
 	hdr->key_id = (int32) get_be32(p + HDR_KEY_ID);
 	hdr->external = (p[HDR_FLAGS] & FLAG_EXTERNAL) != 0;
+	memcpy(hdr->nonce, p + HDR_NONCE, LEDGER_NONCE_LEN);
 }
 
 void
@@ -502,11 +503,12 @@ header_matches(bytea *payload, void *arg)
 
 /*
  * The sealed bytes of a row that keeps only its header: its revision in
- * the journal, which must carry the very same header.
+ * the journal, which must carry the very same header, among those snap
+ * shows; with slice >= 0, only their first slice bytes.
  */
 static const uint8 *
 external_payload(Relation rel, LedgerTable *t, const uint8 *hdr, int hdrlen,
-				 int *len)
+				 Snapshot snap, int32 slice, int *len)
 {
 	LedgerHeader h;
 	HeaderMatch m = {hdr, hdrlen};
@@ -514,7 +516,7 @@ external_payload(Relation rel, LedgerTable *t, const uint8 *hdr, int hdrlen,
 
 	parse_header(hdr, &h);
 	b = ledger_journal_payload(t->table_id, h.doc_id, h.version,
-							   header_matches, &m, SnapshotAny, -1);
+							   header_matches, &m, snap, slice);
 	if (b == NULL)
 		corrupted(rel, psprintf("The sealed revision of document %lld version %d is missing from ledger.journal.",
 								(long long) h.doc_id, h.version));
@@ -670,6 +672,30 @@ row_frame(Relation rel, HeapTuple phys, int *paylen, LedgerHeader *hdr,
 	return payload;
 }
 
+/*
+ * Decrypt a row's sealed bytes (its own, or its journal revision's) under
+ * the row's header; the plaintext, salt first, is for the caller to wipe.
+ */
+static uint8 *
+unseal_row(Relation rel, LedgerTable *t, const uint8 *payload, int hdrlen,
+		   const LedgerHeader *hdr, const uint8 *sealed, int sealedlen)
+{
+	uint8	   *aad = palloc(sizeof(ROW_AAD_TAG) + 8 + hdrlen);
+	int			aadlen = row_aad(aad, t->table_id, payload, hdrlen);
+	uint8	   *plain;
+
+	if (sealedlen < hdrlen + LEDGER_TAG_LEN + LEDGER_SALT_LEN)
+		corrupted(rel, "The sealed payload is truncated.");
+	plain = palloc(sealedlen - hdrlen);
+	if (!ledger_cipher_open(ledger_data_cipher(hdr->key_id), payload + HDR_NONCE,
+							aad, aadlen, sealed + hdrlen, sealedlen - hdrlen,
+							plain))
+		corrupted(rel, psprintf("Document %lld version %d fails authentication.",
+								(long long) hdr->doc_id, hdr->version));
+	pfree(aad);
+	return plain;
+}
+
 void
 ledger_open(Relation rel, HeapTuple phys, TupleTableSlot *dst)
 {
@@ -685,9 +711,7 @@ ledger_open(Relation rel, HeapTuple phys, TupleTableSlot *dst)
 	int			paylen,
 				sealedlen,
 				hdrlen,
-				aadlen,
 				natts_w;
-	uint8	   *aad;
 	uint8	   *plain;
 	HeapTuple	tup;
 	LedgerHeader hdr;
@@ -697,19 +721,9 @@ ledger_open(Relation rel, HeapTuple phys, TupleTableSlot *dst)
 	sealed = payload;
 	sealedlen = paylen;
 	if (hdr.external)
-		sealed = external_payload(rel, t, payload, hdrlen, &sealedlen);
-	if (sealedlen < hdrlen + LEDGER_TAG_LEN + LEDGER_SALT_LEN)
-		corrupted(rel, "The sealed payload is truncated.");
-
+		sealed = external_payload(rel, t, payload, hdrlen, SnapshotAny, -1, &sealedlen);
 	heap_deform_tuple(phys, desc, pvalues, pnulls);
-	aad = palloc(sizeof(ROW_AAD_TAG) + 8 + hdrlen);
-	aadlen = row_aad(aad, t->table_id, payload, hdrlen);
-	plain = palloc(sealedlen - hdrlen);
-	if (!ledger_cipher_open(ledger_data_cipher(hdr.key_id), payload + HDR_NONCE,
-							aad, aadlen, sealed + hdrlen, sealedlen - hdrlen,
-							plain))
-		corrupted(rel, psprintf("Document %lld version %d fails authentication.",
-								(long long) hdr.doc_id, hdr.version));
+	plain = unseal_row(rel, t, payload, hdrlen, &hdr, sealed, sealedlen);
 
 	/* Columns added after the row was sealed keep their physical value. */
 	memcpy(values, pvalues, sizeof(Datum) * desc->natts);
@@ -775,30 +789,11 @@ ledger_check_row(Relation rel, HeapTuple phys, Snapshot snap,
 	/* No column is in the clear: those in the payload must be NULL here. */
 	check_plain_values(rel, t, natts_w, pvalues, pnulls, pvalues, pnulls, hdr->doc_id);
 	if (hdr->external)
-	{
-		HeaderMatch m = {payload, hdrlen};
-
-		if (ledger_journal_payload(t->table_id, hdr->doc_id, hdr->version,
-								   header_matches, &m, snap,
-								   hdrlen + LEDGER_TAG_LEN) == NULL)
-			corrupted(rel, psprintf("The sealed revision of document %lld version %d is missing from ledger.journal.",
-									(long long) hdr->doc_id, hdr->version));
-	}
+		(void) external_payload(rel, t, payload, hdrlen, snap,
+								hdrlen + LEDGER_TAG_LEN, &paylen);
 	else
-	{
-		uint8	   *aad = palloc(sizeof(ROW_AAD_TAG) + 8 + hdrlen);
-		int			aadlen = row_aad(aad, t->table_id, payload, hdrlen);
-		uint8	   *plain;
-
-		if (paylen < hdrlen + LEDGER_TAG_LEN + LEDGER_SALT_LEN)
-			corrupted(rel, "The sealed payload is truncated.");
-		plain = palloc(paylen - hdrlen);
-		if (!ledger_cipher_open(ledger_data_cipher(hdr->key_id), payload + HDR_NONCE,
-								aad, aadlen, payload + hdrlen, paylen - hdrlen, plain))
-			corrupted(rel, psprintf("Document %lld version %d fails authentication.",
-									(long long) hdr->doc_id, hdr->version));
-		ledger_wipe(plain, paylen - hdrlen - LEDGER_TAG_LEN);
-	}
+		ledger_wipe(unseal_row(rel, t, payload, hdrlen, hdr, payload, paylen),
+					paylen - hdrlen - LEDGER_TAG_LEN);
 	MemoryContextSwitchTo(old);
 }
 

@@ -614,6 +614,7 @@ typedef struct DocVersion
 {
 	int64		doc_id;
 	int32		version;
+	uint8		nonce[LEDGER_NONCE_LEN];	/* which sealing of it */
 } DocVersion;
 
 static int
@@ -678,6 +679,7 @@ current_rows(Relation rel, int64 *nrows)
 		}
 		rows[n].doc_id = hdr.doc_id;
 		rows[n].version = hdr.version;
+		memcpy(rows[n].nonce, hdr.nonce, LEDGER_NONCE_LEN);
 		n++;
 		CHECK_FOR_INTERRUPTS();
 	}
@@ -688,6 +690,22 @@ current_rows(Relation rel, int64 *nrows)
 		qsort(rows, n, sizeof(DocVersion), doc_cmp);
 	*nrows = n;
 	return rows;
+}
+
+/*
+ * A transaction that rolled back may have sealed the same version of a
+ * document; its row, authentic as it is, must not stand in for the
+ * committed one.  Sealings differ in their random nonce.
+ */
+static bool
+same_sealing(Cursor *newest, const uint8 *nonce)
+{
+	bool		isnull;
+	Datum		d = cursor_value(newest, 4, &isnull);
+	bytea	   *b = isnull ? NULL : DatumGetByteaPP(d);
+
+	return b != NULL && VARSIZE_ANY_EXHDR(b) == LEDGER_NONCE_LEN &&
+		memcmp(VARDATA_ANY(b), nonce, LEDGER_NONCE_LEN) == 0;
 }
 
 /* Merge the current rows with the newest revision of each document. */
@@ -708,9 +726,12 @@ check_table(Verify *v, int64 table_id, Oid relid)
 	rows = current_rows(rel, &nrows);
 	error_context_stack = cb.previous;
 
-	cursor_open(&newest, psprintf("SELECT DISTINCT ON (doc_id) doc_id, version, op "
+	/* The nonce in each payload's header names the sealing (docs/verification.md). */
+	cursor_open(&newest, psprintf("SELECT DISTINCT ON (doc_id) doc_id, version, op, "
+								  "substring(payload FROM 21 FOR %d) "
 								  "FROM ledger.journal WHERE table_id = %lld "
-								  "ORDER BY doc_id, version DESC", (long long) table_id));
+								  "ORDER BY doc_id, version DESC",
+								  LEDGER_NONCE_LEN, (long long) table_id));
 	while ((tup = cursor_peek(&newest)) != NULL || i < nrows)
 	{
 		bool		isnull;
@@ -730,6 +751,9 @@ check_table(Verify *v, int64 table_id, Oid relid)
 				fail(psprintf("%s document %lld version %d", name, (long long) doc, rows[i].version),
 					 psprintf("The current row is version %d, the newest revision is version %d.",
 							  rows[i].version, version));
+			if (!same_sealing(&newest, rows[i].nonce))
+				fail(psprintf("%s document %lld version %d", name, (long long) doc, version),
+					 "The current row is another sealing of this version than its revision in the journal: it was replaced.");
 			if (i + 1 < nrows && rows[i + 1].doc_id == doc)
 				fail(psprintf("%s document %lld", name, (long long) doc),
 					 "The table holds more than one row of this document.");

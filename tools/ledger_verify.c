@@ -570,11 +570,13 @@ start_block(Audit *a, json_t *rec)
  * export's first: what the digest's root covers besides the export.
  */
 static void
-read_header(Audit *a, json_t *rec)
+read_header(Audit *a, json_t *rec, long lineno)
 {
 	json_t	   *peaks = json_object_get(rec, "tree");
 	int64_t		from = int_of(rec, "from_block", "the header");
 
+	if (lineno != 1)
+		failed("the header", "it must be the first line of the export, and the only one");
 	if (from < 0 || !json_is_array(peaks) ||
 		json_array_size(peaks) != (size_t) __builtin_popcountll((unsigned long long) from))
 		failed("the header", "its tree does not have one peak per one bit of from_block");
@@ -671,7 +673,7 @@ check_export(const char *path, const ChainDigest *digest, const char *keyring)
 		if (!json_is_object(rec) || type == NULL)
 			failed(place("line %lld", lineno, 0, 0), "not a JSON object with a type");
 		if (strcmp(type, "header") == 0)
-			read_header(a, rec);
+			read_header(a, rec, lineno);
 		else if (strcmp(type, "key") == 0)
 			read_key(a, rec);
 		else if (strcmp(type, "block") == 0)

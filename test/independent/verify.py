@@ -15,8 +15,14 @@ failure and exits 1.
 import hashlib
 import json
 import os
+import re
 import struct
 import sys
+
+INT64_MAX = 2**63 - 1
+INT32_MAX = 2**31 - 1
+MAX_PATH = 63        # a Merkle path: trees hold fewer than 2^63 leaves
+MAX_CONSISTENCY = 64
 
 
 def H(data):
@@ -58,16 +64,38 @@ class Failure(Exception):
 
 
 def unhex(value, what):
-    if not isinstance(value, str) or len(value) != 64:
-        raise Failure(f"{what}: not a 64-digit hex hash")
+    if not isinstance(value, str) or not re.fullmatch("[0-9a-f]{64}", value):
+        raise Failure(f"{what}: not 64 lower-case hex digits")
     return bytes.fromhex(value)
+
+
+def num(obj, key, lo, hi):
+    """An integer member (not a boolean, not a float) within [lo, hi]."""
+    v = obj.get(key) if isinstance(obj, dict) else None
+    if type(v) is not int or not lo <= v <= hi:
+        raise Failure(f"{key}: not an integer from {lo} to {hi}")
+    return v
+
+
+def unique_keys(pairs):
+    keys = [k for k, _ in pairs]
+    if len(keys) != len(set(keys)):
+        raise Failure("a JSON object repeats a key")
+    return dict(pairs)
 
 
 def load_json(arg):
     if os.path.exists(arg):
         with open(arg) as f:
-            return json.load(f)
-    return json.loads(arg)
+            return json.load(f, object_pairs_hook=unique_keys)
+    return json.loads(arg, object_pairs_hook=unique_keys)
+
+
+def digest_of(d):
+    if num(d, "version", 1, 1) != 1:
+        raise Failure("only version 1 digests are known")
+    return num(d, "block", 0, INT64_MAX - 1), unhex(d.get("hash"), "digest hash"), \
+        unhex(d.get("root"), "digest root")
 
 
 def node(left, right):
@@ -105,9 +133,11 @@ def check_export(path, digest):
         for lineno, line in enumerate(f, 1):
             if not line.strip():
                 continue
-            rec = json.loads(line)
+            rec = json.loads(line, object_pairs_hook=unique_keys)
             kind = rec.get("type")
             if kind == "header":
+                if lineno != 1:
+                    raise Failure(f"line {lineno}: the header must be the first line, and the only one")
                 header = rec
             elif kind == "block":
                 blocks.append(rec)
@@ -117,7 +147,7 @@ def check_export(path, digest):
                 revs.setdefault(rec["seq"], []).append(rec)
     if not blocks:
         raise Failure("the export holds no blocks")
-    tree = Tree(header["from_block"], [unhex(p, "tree peak") for p in header["tree"]])
+    tree = Tree(num(header, "from_block", 0, INT64_MAX), [unhex(p, "tree peak") for p in header["tree"]])
 
     nrev = 0
     previous = unhex(blocks[0]["previous_hash"], "first block's previous hash")
@@ -157,13 +187,14 @@ def check_export(path, digest):
             raise Failure(f"block {number}: block hash does not match")
         tree.append(previous)
     last = blocks[-1]["number"]
-    if last != digest["block"] or previous != unhex(digest["hash"], "digest hash") \
-            or tree.root() != unhex(digest["root"], "digest root"):
+    if (last, previous, tree.root()) != digest_of(digest):
         raise Failure(f"the export ends at block {last}, which does not match the digest (block {digest['block']})")
     return f"{nrev} revisions in {len(blocks)} blocks lead to the digest of block {last}"
 
 
 def fold(leaf, path):
+    if not isinstance(path, list) or len(path) > MAX_PATH:
+        raise Failure("a Merkle path is not a list of at most 63 steps")
     h = leaf
     for step in path:
         sibling = unhex(step["hash"], "path step")
@@ -190,12 +221,14 @@ def sides(index, size):
 
 def check_consistency(m, n, old_root, new_root, path):
     """RFC 9162, section 2.1.4.2, for trees of m and n leaves."""
+    if not 1 <= m <= n:
+        raise Failure("the old digest is newer than the new one")
+    if len(path) > MAX_CONSISTENCY:
+        raise Failure("the consistency path is too long")
     if m == n:
         if path or old_root != new_root:
             raise Failure("two digests of one block differ")
         return
-    if m > n:
-        raise Failure("the old digest is newer than the new one")
     if m & (m - 1) == 0:
         path = [old_root] + path
     if not path:
@@ -219,28 +252,43 @@ def check_consistency(m, n, old_root, new_root, path):
 
 
 def check_proof(proof, digest):
+    block, dhash, droot = digest_of(digest)
+    if num(proof, "version", 1, 1) != 1:
+        raise Failure("only version 1 proofs are known")
     if proof.get("kind") == "consistency":
-        old = proof["old"]
-        if old["block"] == digest["block"] and old["hash"] != digest["hash"]:
+        oblock, ohash, oroot = digest_of(proof["old"])
+        if oblock == block and ohash != dhash:
             raise Failure("two digests of one block differ")
-        check_consistency(old["block"] + 1, digest["block"] + 1, unhex(old["root"], "old root"),
-                          unhex(digest["root"], "digest root"), [unhex(h, "path") for h in proof["path"]])
-        return f"block {old['block']} extends to block {digest['block']}"
+        if not isinstance(proof["path"], list):
+            raise Failure("the consistency path is not a list")
+        check_consistency(oblock + 1, block + 1, oroot, droot,
+                          [unhex(h, "path") for h in proof["path"]])
+        return f"block {oblock} extends to block {block}"
+    if proof.get("kind") != "revision":
+        raise Failure("the kind is neither revision nor consistency")
     r, t, b, tree = proof["revision"], proof["transaction"], proof["block"], proof["tree"]
-    data_hash = bytes(32) if r["data_hash"] is None else unhex(r["data_hash"], "data hash")
-    rh = revision_hash(r["table_id"], r["doc_id"], r["version"], r["operation"], data_hash)
+    op = r["operation"]
+    if op not in ("I", "U", "D"):
+        raise Failure("the operation is not I, U or D")
+    if (op == "D") != (r["data_hash"] is None):
+        raise Failure("a deletion, and only a deletion, has a null data hash")
+    data_hash = bytes(32) if op == "D" else unhex(r["data_hash"], "data hash")
+    rh = revision_hash(num(r, "table_id", 1, INT64_MAX), num(r, "doc_id", 0, INT64_MAX),
+                       num(r, "version", 0, INT32_MAX), op, data_hash)
     root = fold(H(b"\x00" + rh), t["path"])
-    eh = entry_hash(t["seq"], t["committed_at"], t["revision_count"], root)
+    eh = entry_hash(num(t, "seq", 1, INT64_MAX), num(t, "committed_at", -INT64_MAX - 1, INT64_MAX),
+                    num(t, "revision_count", 1, INT32_MAX), root)
     broot = fold(H(b"\x00" + eh), b["path"])
-    h = block_hash(unhex(b["previous_hash"], "previous hash"), b["number"], broot)
-    size = digest["block"] + 1
-    if tree["size"] != size or not 0 <= b["number"] < size:
+    number = num(b, "number", 1, INT64_MAX)
+    h = block_hash(unhex(b["previous_hash"], "previous hash"), number, broot)
+    size = block + 1
+    if num(tree, "size", 1, INT64_MAX) != size or number >= size:
         raise Failure("the proof's tree is not the digest's")
-    if [s["side"] for s in tree["path"]] != sides(b["number"], size):
+    if [s.get("side") for s in tree["path"]] != sides(number, size):
         raise Failure("the tree path does not lead up from the block's place")
-    if fold(H(b"\x00" + h), tree["path"]) != unhex(digest["root"], "digest root"):
+    if fold(H(b"\x00" + h), tree["path"]) != droot:
         raise Failure("the proof does not lead to the digest")
-    return f"document {r['doc_id']} version {r['version']} is in the history of block {digest['block']}"
+    return f"document {r['doc_id']} version {r['version']} is in the history of block {block}"
 
 
 def main(argv):
@@ -252,7 +300,7 @@ def main(argv):
         print("ok: " + check_export(argv[1], digest))
         for arg in argv[3:]:
             print("ok: " + check_proof(load_json(arg), digest))
-    except (Failure, KeyError, TypeError, ValueError) as e:
+    except (Failure, KeyError, TypeError, ValueError, AttributeError) as e:
         print(f"FAILED: {e}")
         return 1
     return 0

@@ -64,7 +64,7 @@ sub run_cmd
 {
 	my @cmd = @_;
 	my ($out, $err) = ('', '');
-	IPC::Run::run(\@cmd, '>', \$out, '2>', \$err);
+	IPC::Run::run(\@cmd, '>', \$out, '2>', \$err, IPC::Run::timeout($PostgreSQL::Test::Utils::timeout_default));
 	return ($? >> 8, $out . $err);
 }
 
@@ -209,6 +209,25 @@ is((run_cmd($tool, 'proof', $proof, $old))[0], 1, 'an inclusion proof does not l
 		'a consistency proof with a changed hash fails the independent check');
 	is((run_cmd($tool, 'proof', $bad, $digest_file))[0], 1,
 		'a consistency proof with a changed hash fails ledger-verify');
+}
+# Hostile proofs: an old digest before block 0 (m = 0, where the check's
+# loop would never end), upper-case hex, a boolean for a number.  Both
+# verifiers refuse each, and neither hangs.
+{
+	my $c = slurp_file($cproof);
+	my $p = slurp_file($proof);
+	my %hostile = (
+		'an old digest before block 0' => $c =~ s/("old": \{[^}]*"block": )\d+/${1}-1/r,
+		'upper-case hex' => $p =~ s/("previous_hash": ")([0-9a-f]{64})/$1 . uc($2)/er,
+		'a boolean for a version' => $p =~ s/("revision": \{[^}]*"version": )\d+/${1}true/r);
+	for my $name (sort keys %hostile)
+	{
+		isnt($hostile{$name}, $name =~ /before/ ? $c : $p, "$name: the proof was changed");
+		my $bad = write_file('hostile.json', $hostile{$name});
+		is((run_cmd('python3', $python, $export, $digest_file, $bad))[0], 1,
+			"$name: the independent verifier refuses it");
+		isnt((run_cmd($tool, 'proof', $bad, $digest_file))[0], 0, "$name: ledger-verify refuses it");
+	}
 }
 is((run_cmd($tool, 'proof', '{"version": 1}', $digest_file))[0], 2, 'a malformed proof is an input error');
 is((run_cmd($tool, 'proof', $proof, '{"block": 1}'))[0], 2, 'a malformed digest is an input error');

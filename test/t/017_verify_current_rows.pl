@@ -2,10 +2,11 @@
 # nothing in it needs comparing: a row of a table with no column in the
 # clear is only authenticated, and a row that keeps only its payload
 # header has that header matched with its committed revision's.  Rows of
-# a table with columns in the clear are opened in full.  Each path must
-# still find a change to the row's file: one byte is flipped with the
-# server stopped, verification must fail naming the table and what is
-# wrong, and once the file is put back it must pass again.  Level chain,
+# a table with columns in the clear are opened in full.  Every row must be
+# the very sealing of its newest revision.  Each path must still find a
+# change to the row's file, made with the server stopped: verification
+# must fail naming the table and what is wrong, and once the file is put
+# back it must pass again.  Level chain,
 # which reads no current row, passes throughout.
 use strict;
 use warnings;
@@ -47,18 +48,19 @@ sub locate
 	return ($file, page_item($file, $blk, $off));
 }
 
-# Flip the byte that $where picks (a file offset, from the row's line
+# Change the row's file with $edit (given the file and the row's line
 # pointer), check what level full says, then put the file back.
 sub detected
 {
-	my ($name, $table, $id, $where, $detail_re) = @_;
+	my ($name, $table, $id, $edit, $detail_re) = @_;
+	my $before = $node->safe_psql('postgres', $clean);
 	my ($file, $it) = locate($table, $id);
 	copy($file, "$file.saved") or die "copy: $!";
-	flip_byte($file, $where->($it), 0x01);
+	$edit->($file, $it);
 	$node->start;
 	my $e = psql_error($node, 'SELECT * FROM ledger_verify(\'full\')');
 	is($e->{sqlstate}, 'XX001', "$name: reported as data corruption");
-	like($e->{stderr}, qr/verifying the current rows of table public\.\Q$table\E/,
+	like($e->{stderr}, qr/(?:verifying the current rows of|failed at) table public\.\Q$table\E/,
 		"$name: the report names the table");
 	like($e->{detail}, $detail_re, "$name: the report says what is wrong");
 	like($node->safe_psql('postgres', q{SELECT revisions FROM ledger_verify('chain')}),
@@ -66,16 +68,48 @@ sub detected
 	$node->stop;
 	move("$file.saved", $file) or die "move: $!";
 	$node->start;
-	is($node->safe_psql('postgres', $clean), $counts, "$name: put back, the ledger verifies again");
+	is($node->safe_psql('postgres', $clean), $before, "$name: put back, the ledger verifies again");
 }
 
 # The payload ends the tuple: header (32 bytes + a present-column bitmap
 # byte), ciphertext, 16-byte tag, then its 4-byte length.
 my $payload_start = sub { my $it = shift; $it->{start} + $it->{len} - 4 - $it->{payload_len} };
 
+# Flip one byte, at the file offset $where picks from the line pointer.
+sub flip_at
+{
+	my ($where) = @_;
+	return sub { my ($file, $it) = @_; flip_byte($file, $where->($it), 0x01) };
+}
+
 detected('an inline row of a table without columns in the clear', 'bare', 3,
-	sub { $_[0]{start} + $_[0]{len} - 4 - 16 - 3 },
+	flip_at(sub { $_[0]{start} + $_[0]{len} - 4 - 16 - 3 }),
 	qr/fails authentication/);
+
+# A transaction that rolls back seals the same version of a document as
+# the one that then commits.  Its dead row is as authentic as the live
+# one; copied over the live row's payload, it would be read back as the
+# row.  Level full must see that the row is not the committed sealing.
+{
+	my $ctid = $node->safe_psql('postgres', q{
+		BEGIN; UPDATE bare SET body = 'evil 7' WHERE id = 7; SELECT ctid FROM bare WHERE id = 7; ROLLBACK;});
+	$ctid =~ /^\((\d+),(\d+)\)$/ or die "bad ctid '$ctid'";
+	my @aborted = ($1, $2);
+	$node->safe_psql('postgres', q{UPDATE bare SET body = 'good 7' WHERE id = 7});
+	detected('a row replaced by a rolled-back sealing of its version', 'bare', 7,
+		sub {
+			my ($file, $it) = @_;
+			my $dead = page_item($file, @aborted);
+			is($dead->{payload_len}, $it->{payload_len}, 'the rolled-back sealing has the same length');
+			my $at = sub { $_[0]{start} + $_[0]{len} - 4 - $_[0]{payload_len} };
+			write_bytes($file, $at->($it), read_bytes($file, $at->($dead), $dead->{payload_len}));
+			$node->start;
+			is($node->safe_psql('postgres', 'SELECT body FROM bare WHERE id = 7'), 'evil 7',
+				'... and reads back as the row');
+			$node->stop;
+		},
+		qr/another sealing of this version/);
+}
 
 {
 	my (undef, $it) = locate('bare', 100);
@@ -83,11 +117,11 @@ detected('an inline row of a table without columns in the clear', 'bare', 3,
 	$node->start;
 }
 detected('the header of a row that keeps only its header', 'bare', 100,
-	sub { $payload_start->($_[0]) + 24 },    # inside the nonce
+	flip_at(sub { $payload_start->($_[0]) + 24 }),    # inside the nonce
 	qr/missing from ledger\.journal/);
 
 detected('a column in the clear', 'keyed', 4,
-	sub { $_[0]{start} + $_[0]{t_hoff} + 1 },    # the int4 key: 4 becomes 260
+	flip_at(sub { $_[0]{start} + $_[0]{t_hoff} + 1 }),    # the int4 key: 4 becomes 260
 	qr/does not match its sealed value/);
 
 $node->stop;
