@@ -108,18 +108,14 @@ ledger_journal_append(const LedgerRevision *rev)
 }
 
 /*
- * The sealed payload of a revision, for rows that keep only a reference;
- * match() picks the one whose header is the row's.  Reading a row, any
- * version of the journal row is considered (SnapshotAny), even one whose
- * inserter is still running: a dirty-snapshot uniqueness check may open
- * such a row.  Verification passes its snapshot instead, so that a row
- * may only refer to a revision that committed.  With slice >= 0, only
- * the first slice bytes are read.
+ * The sealed payload of a revision, for rows that keep only a reference.
+ * Any version of the journal row is considered, even one whose inserter
+ * is still running (a dirty-snapshot uniqueness check may open such a
+ * row); match() picks the one whose header is the row's.
  */
 bytea *
 ledger_journal_payload(int64 table_id, int64 doc_id, int32 version,
-					   bool (*match) (bytea *payload, void *arg), void *arg,
-					   Snapshot snap, int32 slice)
+					   bool (*match) (bytea *payload, void *arg), void *arg)
 {
 	Relation	rel = table_open(ledger_relation_oid("journal"), AccessShareLock);
 	ScanKeyData key[3];
@@ -134,7 +130,7 @@ ledger_journal_payload(int64 table_id, int64 doc_id, int32 version,
 	ScanKeyInit(&key[2], Anum_journal_version, BTEqualStrategyNumber,
 				F_INT4EQ, Int32GetDatum(version));
 	scan = systable_beginscan(rel, ledger_relation_oid("journal_revision_idx"),
-							  true, snap, 3, key);
+							  true, SnapshotAny, 3, key);
 	while (found == NULL && (tup = systable_getnext(scan)) != NULL)
 	{
 		bool		isnull;
@@ -144,7 +140,7 @@ ledger_journal_payload(int64 table_id, int64 doc_id, int32 version,
 
 		if (isnull)
 			continue;
-		payload = slice < 0 ? DatumGetByteaPCopy(d) : DatumGetByteaPSlice(d, 0, slice);
+		payload = DatumGetByteaPCopy(d);
 		if (match(payload, arg))
 			found = payload;
 		else

@@ -400,15 +400,20 @@ typedef struct LedgerHeader
 	int32		version;
 	int32		key_id;
 	bool		external;
-	uint8		nonce[LEDGER_NONCE_LEN];	/* names the sealing */
 } LedgerHeader;
+
+/* A payload header is at most this long: a bit per column of the widest table. */
+#define LEDGER_HEADER_MAX	(32 + (MaxTupleAttributeNumber + 7) / 8)
+#define LEDGER_FINGERPRINT_LEN	8
 
 extern HeapTuple ledger_seal(Relation rel, TupleTableSlot *slot,
 							 int64 doc_id, int32 version, char op,
 							 LedgerRevision *rev);
 extern void ledger_open(Relation rel, HeapTuple phys, TupleTableSlot *dst);
-extern void ledger_check_row(Relation rel, HeapTuple phys, Snapshot snap,
-							 TupleTableSlot *scratch, LedgerHeader *hdr);
+extern void ledger_check_row(Relation rel, HeapTuple phys, TupleTableSlot *scratch,
+							 LedgerHeader *hdr, uint8 *fingerprint);
+extern bool ledger_header_fingerprint(bytea *start, uint8 *fingerprint);
+extern int	ledger_header_len(Relation rel);
 extern void ledger_read_header(Relation rel, HeapTuple phys, LedgerHeader *hdr);
 extern void ledger_revision_hash(LedgerRevision *rev);
 extern void ledger_tombstone(Relation rel, const LedgerHeader *old,
@@ -446,7 +451,7 @@ extern void ledger_journal_append(const LedgerRevision *rev);
 extern void ledger_journal_append_many(const LedgerRevision *revs, int n);
 extern bytea *ledger_journal_payload(int64 table_id, int64 doc_id, int32 version,
 									 bool (*match) (bytea *payload, void *arg),
-									 void *arg, Snapshot snap, int32 slice);
+									 void *arg);
 extern int64 ledger_next_document_id(void);
 extern bool ledger_xact_wrote_journal(void);
 extern void ledger_journal_xact_end(void);

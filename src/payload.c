@@ -63,6 +63,9 @@
 #define HDR_LEN(natts)		(HDR_FIXED + ((natts) + 7) / 8)
 #define TRAILER_LEN			4
 
+StaticAssertDecl(HDR_LEN(MaxTupleAttributeNumber) == LEDGER_HEADER_MAX,
+				 "LEDGER_HEADER_MAX must be the longest payload header");
+
 #define ROW_AAD_TAG			"ledger.row.v1"
 
 static MemoryContext scratch = NULL;
@@ -471,7 +474,6 @@ parse_header(const uint8 *p, LedgerHeader *hdr)
 	hdr->version = (int32) get_be32(p + HDR_VERSION);
 	hdr->key_id = (int32) get_be32(p + HDR_KEY_ID);
 	hdr->external = (p[HDR_FLAGS] & FLAG_EXTERNAL) != 0;
-	memcpy(hdr->nonce, p + HDR_NONCE, LEDGER_NONCE_LEN);
 }
 
 void
@@ -503,12 +505,11 @@ header_matches(bytea *payload, void *arg)
 
 /*
  * The sealed bytes of a row that keeps only its header: its revision in
- * the journal, which must carry the very same header, among those snap
- * shows; with slice >= 0, only their first slice bytes.
+ * the journal, which must carry the very same header.
  */
 static const uint8 *
 external_payload(Relation rel, LedgerTable *t, const uint8 *hdr, int hdrlen,
-				 Snapshot snap, int32 slice, int *len)
+				 int *len)
 {
 	LedgerHeader h;
 	HeaderMatch m = {hdr, hdrlen};
@@ -516,7 +517,7 @@ external_payload(Relation rel, LedgerTable *t, const uint8 *hdr, int hdrlen,
 
 	parse_header(hdr, &h);
 	b = ledger_journal_payload(t->table_id, h.doc_id, h.version,
-							   header_matches, &m, snap, slice);
+							   header_matches, &m);
 	if (b == NULL)
 		corrupted(rel, psprintf("The sealed revision of document %lld version %d is missing from ledger.journal.",
 								(long long) h.doc_id, h.version));
@@ -721,7 +722,7 @@ ledger_open(Relation rel, HeapTuple phys, TupleTableSlot *dst)
 	sealed = payload;
 	sealedlen = paylen;
 	if (hdr.external)
-		sealed = external_payload(rel, t, payload, hdrlen, SnapshotAny, -1, &sealedlen);
+		sealed = external_payload(rel, t, payload, hdrlen, &sealedlen);
 	heap_deform_tuple(phys, desc, pvalues, pnulls);
 	plain = unseal_row(rel, t, payload, hdrlen, &hdr, sealed, sealedlen);
 
@@ -751,17 +752,64 @@ ledger_open(Relation rel, HeapTuple phys, TupleTableSlot *dst)
 }
 
 /*
+ * The first 8 bytes of SHA-256 over a payload header, flags byte zeroed:
+ * a row and its journal revision are one sealing exactly when these agree,
+ * since the header holds the sealing's random nonce, and the flags byte
+ * only says where the ciphertext is kept.
+ */
+static void
+fingerprint_of(const uint8 *hdr, int hdrlen, uint8 *fingerprint)
+{
+	uint8		copy[LEDGER_HEADER_MAX];
+	uint8		hash[LEDGER_HASH_LEN];
+
+	memcpy(copy, hdr, hdrlen);
+	copy[HDR_FLAGS] = 0;
+	ledger_sha256(copy, hdrlen, hash);
+	memcpy(fingerprint, hash, LEDGER_FINGERPRINT_LEN);
+}
+
+/* How many bytes of a payload of this table hold at most its header. */
+int
+ledger_header_len(Relation rel)
+{
+	return HDR_LEN(RelationGetDescr(rel)->natts);
+}
+
+/*
+ * The fingerprint of a journal payload, given its first bytes (at least
+ * its header); false if they hold no whole header.
+ */
+bool
+ledger_header_fingerprint(bytea *start, uint8 *fingerprint)
+{
+	const uint8 *p = (const uint8 *) VARDATA_ANY(start);
+	int			len = VARSIZE_ANY_EXHDR(start);
+	int			hdrlen;
+
+	if (len < HDR_FIXED || p[HDR_FORMAT] != FORMAT_V1)
+		return false;
+	hdrlen = HDR_LEN(get_be16(p + HDR_NATTS));
+	if (len < hdrlen || hdrlen > LEDGER_HEADER_MAX)
+		return false;
+	fingerprint_of(p, hdrlen, fingerprint);
+	return true;
+}
+
+/*
  * For ledger_verify('full'): check a current row as ledger_open() would
- * open it, and return its header.  Building the row is only needed where
+ * open it, and return its header and fingerprint, which the caller must
+ * find on the committed revision.  Building the row is only needed where
  * it has columns in the clear to compare with their sealed values; other
- * rows are only authenticated, and a row that keeps only its header only
- * has its header matched with a committed revision's, visible to snap,
- * whose payload the caller verifies itself.  Decoding and rebuilding every
- * row took two thirds of verifying large rows (perf).
+ * rows are only authenticated, and a row that keeps only its header has
+ * nothing more to check here: its revision's payload is the caller's to
+ * verify.  Decoding and rebuilding every row, and fetching and decrypting
+ * again the journal payload of each header-only row, took two thirds of
+ * verifying large rows (perf).
  */
 void
-ledger_check_row(Relation rel, HeapTuple phys, Snapshot snap,
-				 TupleTableSlot *scratch, LedgerHeader *hdr)
+ledger_check_row(Relation rel, HeapTuple phys, TupleTableSlot *scratch,
+				 LedgerHeader *hdr, uint8 *fingerprint)
 {
 	LedgerTable *t = ledger_table(rel);
 	TupleDesc	desc = RelationGetDescr(rel);
@@ -777,23 +825,23 @@ ledger_check_row(Relation rel, HeapTuple phys, Snapshot snap,
 	{
 		ledger_open(rel, phys, scratch);
 		ExecClearTuple(scratch);
-		ledger_read_header(rel, phys, hdr);
-		return;
 	}
 	old = MemoryContextSwitchTo(scratch_context());
 	payload = row_frame(rel, phys, &paylen, hdr, &natts_w);
 	hdrlen = HDR_LEN(natts_w);
-	pvalues = palloc(sizeof(Datum) * Max(desc->natts, 1));
-	pnulls = palloc(sizeof(bool) * Max(desc->natts, 1));
-	heap_deform_tuple(phys, desc, pvalues, pnulls);
-	/* No column is in the clear: those in the payload must be NULL here. */
-	check_plain_values(rel, t, natts_w, pvalues, pnulls, pvalues, pnulls, hdr->doc_id);
-	if (hdr->external)
-		(void) external_payload(rel, t, payload, hdrlen, snap,
-								hdrlen + LEDGER_TAG_LEN, &paylen);
-	else
-		ledger_wipe(unseal_row(rel, t, payload, hdrlen, hdr, payload, paylen),
-					paylen - hdrlen - LEDGER_TAG_LEN);
+	fingerprint_of(payload, hdrlen, fingerprint);
+	if (bms_is_empty(t->plainset))
+	{
+		pvalues = palloc(sizeof(Datum) * Max(desc->natts, 1));
+		pnulls = palloc(sizeof(bool) * Max(desc->natts, 1));
+		heap_deform_tuple(phys, desc, pvalues, pnulls);
+		/* No column is in the clear: those in the payload must be NULL here. */
+		check_plain_values(rel, t, natts_w, pvalues, pnulls, pvalues, pnulls,
+						   hdr->doc_id);
+		if (!hdr->external)
+			ledger_wipe(unseal_row(rel, t, payload, hdrlen, hdr, payload, paylen),
+						paylen - hdrlen - LEDGER_TAG_LEN);
+	}
 	MemoryContextSwitchTo(old);
 }
 

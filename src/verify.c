@@ -22,6 +22,7 @@
 #include "ledger.h"
 #include "proofjson.h"
 
+#include "access/heapam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/tableam.h"
@@ -29,6 +30,7 @@
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "storage/bufmgr.h"
 #include "utils/datetime.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -614,7 +616,7 @@ typedef struct DocVersion
 {
 	int64		doc_id;
 	int32		version;
-	uint8		nonce[LEDGER_NONCE_LEN];	/* which sealing of it */
+	uint8		fingerprint[LEDGER_FINGERPRINT_LEN];	/* which sealing of it */
 } DocVersion;
 
 static int
@@ -665,10 +667,11 @@ current_rows(Relation rel, int64 *nrows)
 	while (heapam->scan_getnextslot(scan, ForwardScanDirection, phys))
 	{
 		LedgerHeader hdr;
+		uint8		fingerprint[LEDGER_FINGERPRINT_LEN];
 		bool		should_free;
 		HeapTuple	tup = ExecFetchSlotHeapTuple(phys, false, &should_free);
 
-		ledger_check_row(rel, tup, snap, scratch, &hdr);
+		ledger_check_row(rel, tup, scratch, &hdr, fingerprint);
 		if (should_free)
 			heap_freetuple(tup);
 		if (n == max)
@@ -679,7 +682,7 @@ current_rows(Relation rel, int64 *nrows)
 		}
 		rows[n].doc_id = hdr.doc_id;
 		rows[n].version = hdr.version;
-		memcpy(rows[n].nonce, hdr.nonce, LEDGER_NONCE_LEN);
+		memcpy(rows[n].fingerprint, fingerprint, LEDGER_FINGERPRINT_LEN);
 		n++;
 		CHECK_FOR_INTERRUPTS();
 	}
@@ -693,19 +696,30 @@ current_rows(Relation rel, int64 *nrows)
 }
 
 /*
- * A transaction that rolled back may have sealed the same version of a
- * document; its row, authentic as it is, must not stand in for the
- * committed one.  Sealings differ in their random nonce.
+ * A row must be the very sealing of its committed revision: not the row of
+ * a transaction that rolled back after sealing the same version, authentic
+ * as that is, nor a header-only row whose header reading would not find.
  */
 static bool
-same_sealing(Cursor *newest, const uint8 *nonce)
+same_sealing(Relation rel, Relation journal, Cursor *newest, const uint8 *fingerprint)
 {
 	bool		isnull;
-	Datum		d = cursor_value(newest, 4, &isnull);
-	bytea	   *b = isnull ? NULL : DatumGetByteaPP(d);
+	HeapTupleData tup;
+	Buffer		buf;
+	Datum		payload;
+	uint8		theirs[LEDGER_FINGERPRINT_LEN];
+	bool		same;
 
-	return b != NULL && VARSIZE_ANY_EXHDR(b) == LEDGER_NONCE_LEN &&
-		memcmp(VARDATA_ANY(b), nonce, LEDGER_NONCE_LEN) == 0;
+	tup.t_self = *(ItemPointer) DatumGetPointer(cursor_value(newest, 4, &isnull));
+	if (!heap_fetch(journal, GetActiveSnapshot(), &tup, &buf, false))
+		return false;
+	payload = heap_getattr(&tup, Anum_journal_payload, RelationGetDescr(journal), &isnull);
+	same = !isnull &&
+		ledger_header_fingerprint(DatumGetByteaPSlice(payload, 0, ledger_header_len(rel)),
+								  theirs) &&
+		memcmp(theirs, fingerprint, LEDGER_FINGERPRINT_LEN) == 0;
+	ReleaseBuffer(buf);
+	return same;
 }
 
 /* Merge the current rows with the newest revision of each document. */
@@ -721,17 +735,21 @@ check_table(Verify *v, int64 table_id, Oid relid)
 	int64		i = 0;
 	Cursor		newest;
 	HeapTuple	tup;
+	Relation	journal;
 
 	error_context_stack = &cb;
 	rows = current_rows(rel, &nrows);
 	error_context_stack = cb.previous;
 
-	/* The nonce in each payload's header names the sealing (docs/verification.md). */
-	cursor_open(&newest, psprintf("SELECT DISTINCT ON (doc_id) doc_id, version, op, "
-								  "substring(payload FROM 21 FOR %d) "
+	/*
+	 * The newest revisions' places, not their headers: the sort carries a
+	 * value for every revision of the table, and a slice of each payload
+	 * made it spill.
+	 */
+	cursor_open(&newest, psprintf("SELECT DISTINCT ON (doc_id) doc_id, version, op, ctid "
 								  "FROM ledger.journal WHERE table_id = %lld "
-								  "ORDER BY doc_id, version DESC",
-								  LEDGER_NONCE_LEN, (long long) table_id));
+								  "ORDER BY doc_id, version DESC", (long long) table_id));
+	journal = table_open(ledger_relation_oid("journal"), AccessShareLock);
 	while ((tup = cursor_peek(&newest)) != NULL || i < nrows)
 	{
 		bool		isnull;
@@ -751,9 +769,9 @@ check_table(Verify *v, int64 table_id, Oid relid)
 				fail(psprintf("%s document %lld version %d", name, (long long) doc, rows[i].version),
 					 psprintf("The current row is version %d, the newest revision is version %d.",
 							  rows[i].version, version));
-			if (!same_sealing(&newest, rows[i].nonce))
+			if (!same_sealing(rel, journal, &newest, rows[i].fingerprint))
 				fail(psprintf("%s document %lld version %d", name, (long long) doc, version),
-					 "The current row is another sealing of this version than its revision in the journal: it was replaced.");
+					 "The current row is not the sealing of its newest revision: its payload header differs from the journal's, so it was replaced or changed.");
 			if (i + 1 < nrows && rows[i + 1].doc_id == doc)
 				fail(psprintf("%s document %lld", name, (long long) doc),
 					 "The table holds more than one row of this document.");
@@ -766,6 +784,7 @@ check_table(Verify *v, int64 table_id, Oid relid)
 		newest.pos++;
 	}
 	SPI_cursor_close(newest.portal);
+	table_close(journal, AccessShareLock);
 	table_close(rel, AccessShareLock);
 }
 

@@ -1,9 +1,9 @@
 # ledger_verify('full') checks every current row without building it where
 # nothing in it needs comparing: a row of a table with no column in the
-# clear is only authenticated, and a row that keeps only its payload
-# header has that header matched with its committed revision's.  Rows of
-# a table with columns in the clear are opened in full.  Every row must be
-# the very sealing of its newest revision.  Each path must still find a
+# clear is only authenticated, and rows of a table with columns in the
+# clear are opened in full.  Every row must be the very sealing of its
+# newest committed revision: its payload header (which holds the
+# sealing's random nonce) must be that revision's.  Each path must still find a
 # change to the row's file, made with the server stopped: verification
 # must fail naming the table and what is wrong, and once the file is put
 # back it must pass again.  Level chain,
@@ -108,7 +108,7 @@ detected('an inline row of a table without columns in the clear', 'bare', 3,
 				'... and reads back as the row');
 			$node->stop;
 		},
-		qr/another sealing of this version/);
+		qr/not the sealing of its newest revision/);
 }
 
 {
@@ -118,7 +118,7 @@ detected('an inline row of a table without columns in the clear', 'bare', 3,
 }
 detected('the header of a row that keeps only its header', 'bare', 100,
 	flip_at(sub { $payload_start->($_[0]) + 24 }),    # inside the nonce
-	qr/missing from ledger\.journal/);
+	qr/not the sealing of its newest revision/);
 
 detected('a column in the clear', 'keyed', 4,
 	flip_at(sub { $_[0]{start} + $_[0]{t_hoff} + 1 }),    # the int4 key: 4 becomes 260
