@@ -135,11 +135,14 @@ create_sample() {
 	pg_psql -d "$DB" -c 'CREATE EXTENSION IF NOT EXISTS ledger' ||
 		die "CREATE EXTENSION ledger failed (error above; is the C code complete?).
   The server is still running; stop it with: $(self_command stop)"
-	# A playground made by a development build before the hash chain has
-	# the extension's old objects, which this build refuses to write.
-	if [[ $(pg_psql -d "$DB" -Atc "SELECT to_regclass('ledger.blocks') IS NULL") == t ]]; then
-		die "the playground's database was made by an earlier build of ledger, before the hash chain,
-  and there is no upgrade path from development builds.  Start a new playground:
+	# A playground made by a development build before the hash chain, or
+	# before its tree of blocks, has the extension's old objects, which
+	# this build refuses to write.
+	if [[ $(pg_psql -d "$DB" -Atc "SELECT NOT EXISTS (SELECT FROM pg_attribute
+	        WHERE attrelid = to_regclass('ledger.blocks') AND attname = 'tree_root'
+	          AND NOT attisdropped)") == t ]]; then
+		die "the playground's database was made by an earlier build of ledger, before the hash chain
+  or its tree of blocks, and there is no upgrade path from development builds.  Start a new playground:
   $(self_command destroy) && $(self_command)"
 	fi
 	if [[ $(pg_psql -d "$DB" -Atc "SELECT to_regclass('public.accounts') IS NULL") == t ]]; then
