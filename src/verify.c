@@ -707,17 +707,22 @@ same_sealing(Relation rel, Relation journal, Cursor *newest, const uint8 *finger
 	HeapTupleData tup;
 	Buffer		buf;
 	Datum		payload;
+	bytea	   *start;
 	uint8		theirs[LEDGER_FINGERPRINT_LEN];
-	bool		same;
+	bool		same = false;
 
 	tup.t_self = *(ItemPointer) DatumGetPointer(cursor_value(newest, 4, &isnull));
 	if (!heap_fetch(journal, GetActiveSnapshot(), &tup, &buf, false))
 		return false;
 	payload = heap_getattr(&tup, Anum_journal_payload, RelationGetDescr(journal), &isnull);
-	same = !isnull &&
-		ledger_header_fingerprint(DatumGetByteaPSlice(payload, 0, ledger_header_len(rel)),
-								  theirs) &&
-		memcmp(theirs, fingerprint, LEDGER_FINGERPRINT_LEN) == 0;
+	if (!isnull)
+	{
+		/* One slice per current row: freed, or a large table's would pile up. */
+		start = DatumGetByteaPSlice(payload, 0, ledger_header_len(rel));
+		same = ledger_header_fingerprint(start, theirs) &&
+			memcmp(theirs, fingerprint, LEDGER_FINGERPRINT_LEN) == 0;
+		pfree(start);
+	}
 	ReleaseBuffer(buf);
 	return same;
 }

@@ -161,6 +161,23 @@ for my $name (sort keys %cases)
 	like($tout, qr/does not end at the digest/, 'a changed tree peak: ledger-verify says the export misses the digest');
 }
 
+# The header must come first, and once: moved to the end, or repeated, it
+# could restart the tree in the middle of the export.
+for my $where ('moved to the end', 'repeated')
+{
+	my $bad = changed_export("header_$where" =~ s/ /_/gr, sub {
+		my ($header, @rest) = @_;
+		die "the export does not start with its header" unless $header =~ /"type": "header"/;
+		return $where eq 'repeated' ? ($header, @rest, $header) : (@rest, $header);
+	});
+	my ($prc, $pout) = run_cmd('python3', $python, $bad, $digest_file);
+	is($prc, 1, "a header $where: the independent verifier rejects the export");
+	like($pout, qr/the header must be the first line/, "a header $where: the independent verifier says why");
+	my ($trc, $tout) = run_cmd($tool, 'export', $bad, $digest_file);
+	is($trc, 1, "a header $where: ledger-verify rejects the export");
+	like($tout, qr/must be the first line of the export/, "a header $where: ledger-verify says why");
+}
+
 # A payload byte: no hash covers the ciphertext, so only the keyring
 # check, which opens it, can tell.
 {
