@@ -32,6 +32,7 @@ OBJS = \
 	src/chain.o \
 	src/worker.o \
 	src/verify.o \
+	src/verifyscan.o \
 	src/revsort.o \
 	src/history.o \
 	src/proof.o \

@@ -153,6 +153,17 @@ SELECT revisions = (SELECT count(*) FROM ledger.journal) AS every_revision,
        current_rows > 0 AS has_rows
 FROM ledger_verify('full');
 SELECT * FROM ledger_verify('sideways');
+-- In parallel, with the journal left to the workers (or to the backend,
+-- when no worker is free), level chain counts the same.
+CREATE TEMP TABLE serial_chain AS
+    SELECT revisions, transactions, blocks, unsealed_transactions FROM ledger_verify('chain');
+BEGIN;
+SET LOCAL min_parallel_table_scan_size = 0;
+SET LOCAL max_parallel_maintenance_workers = 2;
+SET LOCAL parallel_leader_participation = off;
+SELECT (SELECT row(revisions, transactions, blocks, unsealed_transactions) FROM ledger_verify('chain'))
+       = (SELECT row(s.*) FROM serial_chain s) AS parallel_same;
+COMMIT;
 
 -- A database whose extension objects predate the chain (an earlier
 -- development build) refuses ledger writes at commit, plainly; simulated

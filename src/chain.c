@@ -241,7 +241,15 @@ ledger_merkle_root(uint8 (*hashes)[LEDGER_HASH_LEN], int64 n, uint8 *root)
 	for (int64 i = 0; i < n; i++)
 		if (!merkle_leaf(hashes[i], LEDGER_HASH_LEN, hashes[i]))
 			elog(ERROR, "SHA-256 failed");
-	if (!merkle_root((const uint8_t (*)[MERKLE_HASH_LEN]) hashes, n, root))
+	ledger_merkle_root_of_leaves(hashes, n, root);
+}
+
+/* The same over leaf hashes already taken. */
+void
+ledger_merkle_root_of_leaves(const uint8 (*leaves)[LEDGER_HASH_LEN], int64 n,
+							 uint8 *root)
+{
+	if (!merkle_root(leaves, n, root))
 		elog(ERROR, "SHA-256 failed");
 }
 

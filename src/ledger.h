@@ -26,6 +26,8 @@
 #include "lib/stringinfo.h"
 #include "nodes/bitmapset.h"
 #include "port/pg_bswap.h"
+#include "storage/dsm.h"
+#include "storage/shm_toc.h"
 #include "utils/acl.h"
 #include "utils/jsonb.h"
 #include "utils/rel.h"
@@ -507,6 +509,8 @@ extern void ledger_chain_note_revision(const LedgerRevision *rev);
 extern bool ledger_chain_entry_written(void);
 extern void ledger_merkle_root(uint8 (*hashes)[LEDGER_HASH_LEN], int64 n,
 							   uint8 *root);
+extern void ledger_merkle_root_of_leaves(const uint8 (*leaves)[LEDGER_HASH_LEN],
+										 int64 n, uint8 *root);
 extern int64 ledger_unix_micros(TimestampTz t);
 extern Datum ledger_hash_datum(const uint8 *hash);
 extern bool ledger_hash_from_datum(Datum d, bool isnull, uint8 *out);
@@ -556,16 +560,35 @@ typedef struct LedgerRevRecord
 	int64		doc_id;
 	int32		version;
 	uint8		flags;
-	uint8		leaf[LEDGER_HASH_LEN];	/* its stored revision hash */
+	uint8		leaf[LEDGER_HASH_LEN];	/* the Merkle leaf of its revision hash */
 } LedgerRevRecord;
 typedef struct LedgerRevSort LedgerRevSort;
 extern int	ledger_rev_record_cmp(const LedgerRevRecord *a, const LedgerRevRecord *b);
+extern void ledger_rev_records_sort(LedgerRevRecord *recs, int64 n);
 extern LedgerRevSort *ledger_revsort_begin(int mem_kb);
 extern void ledger_revsort_put(LedgerRevSort *s, const LedgerRevRecord *r);
+extern void ledger_revsort_put_run(LedgerRevSort *s, const LedgerRevRecord *recs,
+								   int64 n);
 extern void ledger_revsort_done(LedgerRevSort *s);
 extern const LedgerRevRecord *ledger_revsort_peek(LedgerRevSort *s);
 extern void ledger_revsort_next(LedgerRevSort *s);
 extern void ledger_revsort_end(LedgerRevSort *s);
+
+/* verifyscan.c: ledger_verify()'s read of the journal */
+typedef struct LedgerJournalPass
+{
+	LedgerRevSort *revs;		/* every revision's record */
+	int64		scanned;		/* journal rows read */
+	int			workers;		/* parallel workers that took part */
+	bool		orphan_found;	/* a revision no entry covers */
+	LedgerRevRecord orphan;		/* the first such, in key order */
+	bool		failure_found;
+	LedgerRevRecord failure;	/* the first failed revision, in key order */
+	char	   *failure_detail;
+} LedgerJournalPass;
+extern void ledger_read_journal(bool full, LedgerJournalPass *pass);
+extern bool ledger_progress_due(TimestampTz *reported, int64 count);
+extern PGDLLEXPORT void ledger_verify_worker(dsm_segment *seg, shm_toc *toc);
 
 /* worker.c: the launcher and one sealing worker per ledger database */
 extern Size ledger_worker_shmem_size(void);

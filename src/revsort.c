@@ -7,9 +7,12 @@
  * The journal is read in physical order, and each revision becomes a
  * record of 64 bytes: its place in the chain (transaction sequence number,
  * table id, document id, version) and its leaf hash.  Records collect in
- * an array of at most the given memory; a full array is sorted and written
- * to a temporary file as one run, and the runs are merged at the end.  A
- * journal that fits is never written out.
+ * an array; when the records held reach the memory budget, the array is
+ * sorted and written to a temporary file as one run.  Parallel workers
+ * send their records as runs they have sorted, which are kept in memory
+ * while the budget allows and written out beyond it.  At the end the
+ * array is sorted, and, if there are runs, becomes one more (in memory)
+ * and all runs are merged.  A journal that fits is never written out.
  *
  * tuplesort would do the same for tuples, at about twice the memory per
  * record (a SortTuple and a MinimalTuple header each), so the bench's
@@ -25,16 +28,26 @@
 #include "storage/buffile.h"
 #include "utils/memutils.h"
 
+/* A sorted run: in a temporary file, or in memory. */
+typedef struct Run
+{
+	BufFile    *file;
+	LedgerRevRecord *mem;
+	int64		n;
+	int64		pos;			/* next to read, in memory */
+} Run;
+
 struct LedgerRevSort
 {
 	MemoryContext cxt;			/* the caller's, which outlives the runs */
-	LedgerRevRecord *mem;		/* the run being collected, then read */
+	LedgerRevRecord *mem;		/* the records being collected */
 	int64		n;
 	int64		size;			/* allocated */
 	int64		max;			/* the memory budget, in records */
+	int64		held;			/* records in in-memory runs */
 	int64		pos;			/* next to read, with no runs */
 	int			nruns;
-	BufFile   **runs;
+	Run		   *runs;
 	LedgerRevRecord *heads;		/* each run's current record */
 	binaryheap *merge;			/* of run numbers, lowest head first */
 };
@@ -64,6 +77,13 @@ ledger_rev_record_cmp(const LedgerRevRecord *a, const LedgerRevRecord *b)
 #define ST_DEFINE
 #include "lib/sort_template.h"
 
+/* For a parallel worker's runs. */
+void
+ledger_rev_records_sort(LedgerRevRecord *recs, int64 n)
+{
+	sort_records(recs, n);
+}
+
 LedgerRevSort *
 ledger_revsort_begin(int mem_kb)
 {
@@ -76,22 +96,30 @@ ledger_revsort_begin(int mem_kb)
 	return s;
 }
 
+static Run *
+new_run(LedgerRevSort *s)
+{
+	s->runs = s->nruns == 0 ? MemoryContextAlloc(s->cxt, sizeof(Run)) :
+		repalloc(s->runs, sizeof(Run) * (s->nruns + 1));
+	memset(&s->runs[s->nruns], 0, sizeof(Run));
+	return &s->runs[s->nruns++];
+}
+
+/* Sorted records as a run in a temporary file. */
 static void
-write_run(LedgerRevSort *s)
+write_run(LedgerRevSort *s, const LedgerRevRecord *recs, int64 n)
 {
 	MemoryContext old = MemoryContextSwitchTo(s->cxt);
-	BufFile    *f = BufFileCreateTemp(false);
+	Run		   *run = new_run(s);
 
-	sort_records(s->mem, s->n);
-	BufFileWrite(f, s->mem, sizeof(LedgerRevRecord) * s->n);
-	if (BufFileSeek(f, 0, 0, SEEK_SET) != 0)
+	run->file = BufFileCreateTemp(false);
+	/* PG15 takes a non-const pointer; it only reads */
+	BufFileWrite(run->file, unconstify(LedgerRevRecord *, recs),
+				 sizeof(LedgerRevRecord) * n);
+	if (BufFileSeek(run->file, 0, 0, SEEK_SET) != 0)
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not rewind a temporary file of ledger_verify: %m")));
-	s->runs = s->nruns == 0 ? palloc(sizeof(BufFile *)) :
-		repalloc(s->runs, sizeof(BufFile *) * (s->nruns + 1));
-	s->runs[s->nruns++] = f;
-	s->n = 0;
 	MemoryContextSwitchTo(old);
 }
 
@@ -100,24 +128,56 @@ ledger_revsort_put(LedgerRevSort *s, const LedgerRevRecord *r)
 {
 	if (s->n == s->size)
 	{
-		if (s->size == s->max)
-			write_run(s);
+		if (s->size + s->held >= s->max)
+		{
+			sort_records(s->mem, s->n);
+			write_run(s, s->mem, s->n);
+			s->n = 0;
+		}
 		else
 		{
-			s->size = Min(s->max, s->size * 2);
+			s->size = Min(s->max - s->held, s->size * 2);
 			s->mem = repalloc_huge(s->mem, sizeof(LedgerRevRecord) * s->size);
 		}
 	}
 	s->mem[s->n++] = *r;
 }
 
+/* Records already sorted, as one run. */
+void
+ledger_revsort_put_run(LedgerRevSort *s, const LedgerRevRecord *recs, int64 n)
+{
+	Run		   *run;
+
+	if (n == 0)
+		return;
+	if (s->size + s->held + n > s->max)
+	{
+		write_run(s, recs, n);
+		return;
+	}
+	run = new_run(s);
+	run->mem = MemoryContextAllocHuge(s->cxt, sizeof(LedgerRevRecord) * n);
+	memcpy(run->mem, recs, sizeof(LedgerRevRecord) * n);
+	run->n = n;
+	s->held += n;
+}
+
 /* The next record of a run into its head; false at the run's end. */
 static bool
-read_head(LedgerRevSort *s, int run)
+read_head(LedgerRevSort *s, int i)
 {
-	size_t		got = BufFileRead(s->runs[run], &s->heads[run],
-								  sizeof(LedgerRevRecord));
+	Run		   *run = &s->runs[i];
+	size_t		got;
 
+	if (run->file == NULL)
+	{
+		if (run->pos == run->n)
+			return false;
+		s->heads[i] = run->mem[run->pos++];
+		return true;
+	}
+	got = BufFileRead(run->file, &s->heads[i], sizeof(LedgerRevRecord));
 	if (got == 0)
 		return false;
 	if (got != sizeof(LedgerRevRecord))
@@ -142,14 +202,19 @@ merge_cmp(Datum a, Datum b, void *arg)
 void
 ledger_revsort_done(LedgerRevSort *s)
 {
+	sort_records(s->mem, s->n);
 	if (s->nruns == 0)
-	{
-		sort_records(s->mem, s->n);
 		return;
-	}
 	if (s->n > 0)
-		write_run(s);
-	pfree(s->mem);
+	{
+		/* in memory already, and within the budget */
+		Run		   *run = new_run(s);
+
+		run->mem = s->mem;
+		run->n = s->n;
+	}
+	else
+		pfree(s->mem);
 	s->mem = NULL;
 	s->heads = palloc(sizeof(LedgerRevRecord) * s->nruns);
 	s->merge = binaryheap_allocate(s->nruns, merge_cmp, s);
@@ -191,7 +256,12 @@ void
 ledger_revsort_end(LedgerRevSort *s)
 {
 	for (int i = 0; i < s->nruns; i++)
-		BufFileClose(s->runs[i]);
+	{
+		if (s->runs[i].file != NULL)
+			BufFileClose(s->runs[i].file);
+		else
+			pfree(s->runs[i].mem);
+	}
 	if (s->mem != NULL)
 		pfree(s->mem);
 	pfree(s);

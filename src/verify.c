@@ -10,9 +10,10 @@
  * newest revisions of their documents.  The first failure is an error that
  * names its place.
  *
- * The journal is read once in physical order, without SPI: each revision
- * is checked there, and becomes a small record that revsort.c regroups by
- * transaction.  Cursors then walk blocks and entries in order, each entry
+ * verifyscan.c reads the journal once, in physical order and in parallel
+ * where it is large: each revision is checked there, and becomes a small
+ * record that revsort.c regroups by transaction.  Cursors then walk
+ * blocks and entries in order, each entry
  * taking its records, so the first failure reported is the first in the
  * chain's order, wherever the journal keeps it.  docs/internals.md says
  * why, and what memory it takes.
@@ -26,7 +27,6 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/tableam.h"
-#include "common/hashfn.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -38,13 +38,11 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
-#include "utils/xid8.h"
 
 PG_FUNCTION_INFO_V1(ledger_verify);
 PG_FUNCTION_INFO_V1(ledger_verify_digest);
 
 #define FETCH_ROWS			1000
-#define PROGRESS_SECS		10
 
 /* An SPI cursor read one row at a time. */
 typedef struct Cursor
@@ -55,33 +53,9 @@ typedef struct Cursor
 	uint64		pos;
 } Cursor;
 
-/*
- * Revisions name their entry by xid: a hash table of every entry resolves
- * it, one element of 24 bytes per transaction entry.
- */
-typedef struct XidEntry
-{
-	uint64		xid;
-	int64		seq;
-	bool		shared;			/* more entries have this xid: shared_xids */
-	char		status;
-} XidEntry;
-
-#define SH_PREFIX xidmap
-#define SH_ELEMENT_TYPE XidEntry
-#define SH_KEY_TYPE uint64
-#define SH_KEY xid
-#define SH_HASH_KEY(tb, key) murmurhash32((uint32) ((key) ^ ((key) >> 32)))
-#define SH_EQUAL(tb, a, b) ((a) == (b))
-#define SH_SCOPE static inline
-#define SH_DECLARE
-#define SH_DEFINE
-#include "lib/simplehash.h"
-
 typedef struct Verify
 {
 	bool		full;
-	int64		scanned;		/* journal rows read */
 	int64		revisions;
 	int64		transactions;
 	int64		blocks;
@@ -96,16 +70,7 @@ typedef struct Verify
 	bool		digest_found;
 	Cursor		blocks_c;
 	Cursor		entries_c;
-	xidmap_hash *entries_by_xid;
-	List	   *shared_xids;	/* XidEntry of each entry after the first */
-	LedgerRevSort *revs;
-	bool		orphan_found;	/* a revision no entry covers */
-	LedgerRevRecord orphan;		/* the first such, in key order */
-	bool		failure_found;
-	LedgerRevRecord failure;	/* the first failed revision, in key order */
-	char	   *failure_detail;
-	MemoryContext cxt;			/* of the whole run */
-	MemoryContext row_cxt;		/* emptied after every revision */
+	LedgerJournalPass journal;	/* every revision's record, and findings */
 } Verify;
 
 static void
@@ -180,252 +145,15 @@ revision_place(const LedgerRevRecord *r)
 					(long long) r->doc_id, r->version);
 }
 
-/* Whether a progress report is due, "count" revisions into a pass. */
-static bool
-progress_due(Verify *v, int64 count)
-{
-	TimestampTz now;
-
-	CHECK_FOR_INTERRUPTS();
-	if (count % 4096 != 0)
-		return false;			/* the clock is read now and then only */
-	now = GetCurrentTimestamp();
-	if (!TimestampDifferenceExceeds(v->reported, now, PROGRESS_SECS * 1000))
-		return false;
-	v->reported = now;
-	return true;
-}
-
 static void
 report_progress(Verify *v)
 {
-	if (!progress_due(v, v->revisions))
+	if (!ledger_progress_due(&v->reported, v->revisions))
 		return;
 	ereport(NOTICE,
 			(errmsg("ledger_verify: %lld revisions in %lld transactions and %lld blocks checked so far",
 					(long long) v->revisions, (long long) v->transactions,
 					(long long) v->blocks)));
-}
-
-static bool
-hash_value(const Datum *values, const bool *isnull, int attnum,
-		   bool zero_if_null, uint8 *out)
-{
-	if (isnull[attnum - 1] && zero_if_null)
-	{
-		memset(out, 0, LEDGER_HASH_LEN);
-		return true;
-	}
-	return ledger_hash_from_datum(values[attnum - 1], isnull[attnum - 1], out);
-}
-
-/*
- * The data hash from the payload: SHA-256 of the opened plaintext, or of
- * the JSON of a catalog event, which is not sealed.
- */
-static const char *
-data_hash_problem(const LedgerRevision *r, bytea *payload)
-{
-	uint8		data_hash[LEDGER_HASH_LEN];
-	const char *problem = NULL;
-
-	if (r->table_id == LEDGER_CATALOG_TABLE_ID)
-		ledger_sha256((uint8 *) VARDATA_ANY(payload), VARSIZE_ANY_EXHDR(payload), data_hash);
-	else
-		problem = ledger_revision_data_hash(r->table_id, r->doc_id, r->version,
-											payload, data_hash);
-	if (problem != NULL)
-		return problem;
-	if (memcmp(data_hash, r->data_hash, LEDGER_HASH_LEN) != 0)
-		return "Its data hash does not match its payload.";
-	return NULL;
-}
-
-/* A revision without its payload must have a redaction event naming it. */
-static bool
-redaction_recorded(const LedgerRevision *r)
-{
-	Oid			types[3] = {INT8OID, INT8OID, INT4OID};
-	Datum		args[3] = {Int64GetDatum(r->table_id), Int64GetDatum(r->doc_id),
-	Int32GetDatum(r->version)};
-	int			ret;
-	bool		found;
-
-	ret = SPI_execute_with_args("SELECT 1 FROM ledger.journal WHERE table_id = 0 AND doc_id = $1 "
-								"AND convert_from(payload, 'UTF8')::jsonb -> 'redacted' @> "
-								"jsonb_build_array(jsonb_build_object('doc_id', $2, 'version', $3)) LIMIT 1",
-								3, types, args, NULL, true, 1);
-	found = (ret == SPI_OK_SELECT && SPI_processed == 1);
-	if (SPI_tuptable != NULL)
-		SPI_freetuptable(SPI_tuptable);
-	return found;
-}
-
-/*
- * One revision's own checks: its revision hash from its stored fields and,
- * at level full, its data hash from its payload.  Returns what is wrong,
- * or NULL; sets the record's leaf and flags.
- */
-static const char *
-check_revision(Verify *v, const Datum *values, const bool *isnull,
-			   LedgerRevRecord *rec)
-{
-	LedgerRevision r;
-
-	memset(&r, 0, sizeof(r));
-	r.table_id = rec->table_id;
-	r.doc_id = rec->doc_id;
-	r.version = rec->version;
-	r.op = DatumGetChar(values[Anum_journal_op - 1]);
-	if (!hash_value(values, isnull, Anum_journal_data_hash,
-					r.op == LEDGER_OP_DELETE, r.data_hash))
-		return "Its data hash is missing or not 32 bytes long.";
-	if (!hash_value(values, isnull, Anum_journal_revision_hash, false, rec->leaf))
-		return "Its revision hash is missing or not 32 bytes long.";
-	ledger_revision_hash(&r);
-	if (memcmp(rec->leaf, r.revision_hash, LEDGER_HASH_LEN) != 0)
-		return "Its revision hash does not match its table id, document id, version, operation and data hash.";
-	if (!v->full)
-		return NULL;
-	if (!isnull[Anum_journal_payload - 1])
-		return data_hash_problem(&r, DatumGetByteaPP(values[Anum_journal_payload - 1]));
-	if (r.op != LEDGER_OP_DELETE)
-	{
-		if (!redaction_recorded(&r))
-			return "It has no payload, and no redaction of it is recorded in the chain.";
-		rec->flags |= LEDGER_REV_REDACTED;
-	}
-	return NULL;
-}
-
-/*
- * A revision's record under one entry.  Only the failure first in the
- * chain's order can be the one reported, so only its detail is kept.
- */
-static void
-put_record(Verify *v, int64 seq, LedgerRevRecord *rec, const char *problem)
-{
-	rec->seq = seq;
-	if (problem != NULL &&
-		(!v->failure_found || ledger_rev_record_cmp(rec, &v->failure) < 0))
-	{
-		if (v->failure_found)
-			pfree(v->failure_detail);
-		v->failure = *rec;
-		v->failure_detail = MemoryContextStrdup(v->cxt, problem);
-		v->failure_found = true;
-	}
-	ledger_revsort_put(v->revs, rec);
-}
-
-/*
- * One journal row.  Like the join it replaces, a revision whose xid no
- * entry has is noted, and one whose xid several entries have is put under
- * each.  Once a revision without an entry is found, that is what will be
- * reported, and the rest is only searched for an earlier one.
- */
-static void
-scan_revision(Verify *v, TupleTableSlot *slot)
-{
-	const Datum *values = slot->tts_values;
-	LedgerRevRecord rec;
-	XidEntry   *e;
-	const char *problem;
-	ListCell   *lc;
-
-	slot_getsomeattrs(slot, Anum_journal_revision_hash);
-	memset(&rec, 0, sizeof(rec));
-	rec.table_id = DatumGetInt64(values[Anum_journal_table_id - 1]);
-	rec.doc_id = DatumGetInt64(values[Anum_journal_doc_id - 1]);
-	rec.version = DatumGetInt32(values[Anum_journal_version - 1]);
-	e = xidmap_lookup(v->entries_by_xid,
-					  U64FromFullTransactionId(DatumGetFullTransactionId(values[Anum_journal_xid - 1])));
-	if (e == NULL && (!v->orphan_found || ledger_rev_record_cmp(&rec, &v->orphan) < 0))
-	{
-		v->orphan = rec;
-		v->orphan_found = true;
-	}
-	if (v->orphan_found)
-		return;
-	problem = check_revision(v, values, slot->tts_isnull, &rec);
-	if (problem != NULL)
-		rec.flags |= LEDGER_REV_FAILED;
-	put_record(v, e->seq, &rec, problem);
-	if (!e->shared)
-		return;
-	foreach(lc, v->shared_xids)
-	{
-		const XidEntry *more = lfirst(lc);
-
-		if (more->xid == e->xid)
-			put_record(v, more->seq, &rec, problem);
-	}
-}
-
-/* Every transaction entry by xid, from a scan of ledger.transactions. */
-static void
-map_entries(Verify *v)
-{
-	Relation	rel = table_open(ledger_relation_oid("transactions"), AccessShareLock);
-	TableScanDesc scan = table_beginscan(rel, GetActiveSnapshot(), 0, NULL);
-	TupleTableSlot *slot = table_slot_create(rel, NULL);
-
-	v->entries_by_xid = xidmap_create(CurrentMemoryContext, 1024, NULL);
-	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
-	{
-		uint64		xid;
-		XidEntry   *e;
-		bool		found;
-
-		slot_getsomeattrs(slot, Anum_txn_xid);
-		xid = U64FromFullTransactionId(DatumGetFullTransactionId(slot->tts_values[Anum_txn_xid - 1]));
-		e = xidmap_insert(v->entries_by_xid, xid, &found);
-		e->shared = found;
-		if (found)
-		{
-			e = palloc(sizeof(XidEntry));
-			e->xid = xid;
-			v->shared_xids = lappend(v->shared_xids, e);
-		}
-		e->seq = DatumGetInt64(slot->tts_values[Anum_txn_seq - 1]);
-		CHECK_FOR_INTERRUPTS();
-	}
-	ExecDropSingleTupleTableSlot(slot);
-	table_endscan(scan);
-	table_close(rel, AccessShareLock);
-}
-
-/*
- * Every revision, in physical order, checked and recorded for the chain's
- * order.  A failed check is only noted: the chain's order decides which
- * failure is reported, and where the chain itself fails first, that is.
- */
-static void
-scan_journal(Verify *v)
-{
-	Relation	rel = table_open(ledger_relation_oid("journal"), AccessShareLock);
-	TableScanDesc scan = table_beginscan(rel, GetActiveSnapshot(), 0, NULL);
-	TupleTableSlot *slot = table_slot_create(rel, NULL);
-
-	v->revs = ledger_revsort_begin(maintenance_work_mem);
-	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
-	{
-		MemoryContext old = MemoryContextSwitchTo(v->row_cxt);
-
-		scan_revision(v, slot);		/* detoasts the payload here */
-		MemoryContextSwitchTo(old);
-		MemoryContextReset(v->row_cxt);
-		if (progress_due(v, ++v->scanned))
-			ereport(NOTICE,
-					(errmsg("ledger_verify: %lld revisions read from the journal so far",
-							(long long) v->scanned)));
-	}
-	ExecDropSingleTupleTableSlot(slot);
-	table_endscan(scan);
-	table_close(rel, AccessShareLock);
-	if (v->orphan_found)
-		fail(revision_place(&v->orphan), "No transaction entry covers this revision.");
-	ledger_revsort_done(v->revs);
 }
 
 /* A revision taken in the chain's order. */
@@ -435,8 +163,8 @@ take_revision(Verify *v, const LedgerRevRecord *rec, uint8 *leaf)
 	if (rec->flags & LEDGER_REV_FAILED)
 	{
 		/* records arrive in key order: this is the first failure */
-		Assert(ledger_rev_record_cmp(rec, &v->failure) == 0);
-		fail(revision_place(&v->failure), v->failure_detail);
+		Assert(ledger_rev_record_cmp(rec, &v->journal.failure) == 0);
+		fail(revision_place(&v->journal.failure), v->journal.failure_detail);
 	}
 	if (rec->flags & LEDGER_REV_REDACTED)
 		v->redacted++;
@@ -454,7 +182,7 @@ check_entry(Verify *v, const LedgerTxnEntry *e, uint8 *entry_hash)
 	int64		max = 0;
 	uint8		root[LEDGER_HASH_LEN];
 
-	while ((rec = ledger_revsort_peek(v->revs)) != NULL && rec->seq == e->seq)
+	while ((rec = ledger_revsort_peek(v->journal.revs)) != NULL && rec->seq == e->seq)
 	{
 		if (n == max)
 		{
@@ -463,14 +191,14 @@ check_entry(Verify *v, const LedgerTxnEntry *e, uint8 *entry_hash)
 				repalloc_huge(leaves, sizeof(*leaves) * max);
 		}
 		take_revision(v, rec, leaves[n++]);
-		ledger_revsort_next(v->revs);
+		ledger_revsort_next(v->journal.revs);
 		report_progress(v);
 	}
 	if (n != e->revision_count)
 		fail(psprintf("transaction %lld", (long long) e->seq),
 			 psprintf("The entry counts %d revisions, the journal holds %lld.",
 					  e->revision_count, (long long) n));
-	ledger_merkle_root(leaves, n, root);
+	ledger_merkle_root_of_leaves((const uint8 (*)[LEDGER_HASH_LEN]) leaves, n, root);
 	if (memcmp(root, e->merkle_root, LEDGER_HASH_LEN) != 0)
 		fail(psprintf("transaction %lld", (long long) e->seq),
 			 "The Merkle root of its revisions does not match the entry.");
@@ -582,8 +310,10 @@ check_chain(Verify *v)
 
 	cursor_open(&v->blocks_c, "SELECT * FROM ledger.blocks ORDER BY block_number");
 	cursor_open(&v->entries_c, "SELECT * FROM ledger.transactions ORDER BY seq");
-	map_entries(v);
-	scan_journal(v);
+	ledger_read_journal(v->full, &v->journal);
+	if (v->journal.orphan_found)
+		fail(revision_place(&v->journal.orphan), "No transaction entry covers this revision.");
+	ledger_revsort_done(v->journal.revs);
 
 	memset(&v->last, 0, sizeof(v->last));
 	while ((tup = cursor_peek(&v->blocks_c)) != NULL)
@@ -875,11 +605,8 @@ run(Verify *v, bool full, const ChainDigest *digest)
 							 GUC_ACTION_SAVE, true, 0, false);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "ledger_verify: SPI_connect failed");
-	v->cxt = CurrentMemoryContext;
-	v->row_cxt = AllocSetContextCreate(CurrentMemoryContext, "ledger_verify row",
-									   ALLOCSET_DEFAULT_SIZES);
 	check_chain(v);
-	ledger_revsort_end(v->revs);
+	ledger_revsort_end(v->journal.revs);
 	if (full)
 		check_current_rows(v);
 	SPI_finish();

@@ -60,18 +60,28 @@ sub swap_am
 	} @rels;
 }
 
+# Settings that make the next tampered() verify in parallel: the journal
+# is read by one worker alone, so a failure it finds must reach the leader.
+my $in_parallel = "SET LOCAL min_parallel_table_scan_size = 0;\n"
+  . "SET LOCAL max_parallel_maintenance_workers = 1;\n"
+  . "SET LOCAL parallel_leader_participation = off;\n"
+  . "SET LOCAL client_min_messages = debug1;\n";
+my $settings = '';
+
 # Run a change with the given tables on heap, then verify at the given
 # level, all in one transaction that is rolled back.
 sub tampered
 {
 	my ($change, $verify, @rels) = @_;
 	@rels = ('journal') unless @rels;
-	my $sql = "BEGIN;\n" . swap_am('heap', @rels) . "$change;\n"
+	my $sql = "BEGIN;\n$settings" . swap_am('heap', @rels) . "$change;\n"
 	  . join('', map { swap_am(/\./ ? 'ledger' : 'ledger_internal', $_) } @rels)
 	  . "SELECT * FROM $verify;\nROLLBACK;\n";
 	return psql_error($node, $sql);
 }
 
+# Level chain reads the journal in parallel workers when it is large: each
+# change it must find is also found by a worker, and reported the same.
 sub detects
 {
 	my ($name, $change, $verify, $place, $detail, @rels) = @_;
@@ -79,6 +89,16 @@ sub detects
 	is($e->{sqlstate}, 'XX001', "$name: reported as data corruption");
 	like($e->{message}, $place, "$name: the report names the place");
 	like($e->{detail} // '', $detail, "$name: the report says what is wrong");
+	if ($verify =~ /chain/)
+	{
+		$settings = $in_parallel;
+		my $p = tampered($change, $verify, @rels);
+		$settings = '';
+		like($p->{stderr}, qr/journal read by 1 parallel workers \(of 1 planned\)\n/,
+			"$name: in parallel, a worker reads the journal");
+		is(join('|', @$p{qw(sqlstate message detail)}), join('|', @$e{qw(sqlstate message detail)}),
+			"$name: in parallel, the same report");
+	}
 	is($node->safe_psql('postgres', q{SELECT revisions FROM ledger_verify('full')}),
 		'65', "$name: the untouched history still verifies");
 }
@@ -277,13 +297,34 @@ is($node->safe_psql('postgres', q{SELECT revisions FROM ledger_verify('full')}),
 	is($node->safe_psql('postgres', "SET maintenance_work_mem = '1MB'; $summary"),
 		$in_memory, 'spilled to disk, verification counts the same');
 	my $bulk = $node->safe_psql('postgres', q{SELECT table_id FROM ledger.tables WHERE relid = 'bulk'::regclass});
-	my $e = tampered("SET LOCAL maintenance_work_mem = '1MB';"
-		  . "UPDATE ledger.journal SET revision_hash = sha256(revision_hash) WHERE table_id = $bulk AND doc_id = "
-		  . "(SELECT min(doc_id) FROM ledger.journal WHERE table_id = $bulk)",
-		"ledger_verify('chain')");
+	my $change = "UPDATE ledger.journal SET revision_hash = sha256(revision_hash) WHERE table_id = $bulk AND doc_id = "
+	  . "(SELECT min(doc_id) FROM ledger.journal WHERE table_id = $bulk)";
+	my $e = tampered("SET LOCAL maintenance_work_mem = '1MB'; $change", "ledger_verify('chain')");
 	is($e->{sqlstate}, 'XX001', 'spilled to disk, a changed revision hash is found');
 	like($e->{message}, qr/at table public.bulk \(table id $bulk\) document \d+ version 0$/,
 		'spilled to disk, the report names the revision');
+
+	# Two workers and the leader share the journal's blocks; the workers'
+	# sorted runs stay in the leader's memory, or, under 1 MB, most go to
+	# temporary files.
+	my $chain = q{SELECT revisions || ' ' || transactions || ' ' || blocks FROM ledger_verify('chain')};
+	my $serial = $node->safe_psql('postgres', $chain);
+	my $parallel = "SET min_parallel_table_scan_size = 0; SET max_parallel_maintenance_workers = 2;"
+	  . "SET client_min_messages = debug1;";
+	my ($ret, $out, $err) = $node->psql('postgres', "$parallel $chain");
+	is($out, $serial, 'in parallel, the bulk revisions verify the same');
+	like($err, qr/journal read by 2 parallel workers \(of 2 planned\) and the leader/,
+		'two parallel workers and the leader read the journal');
+	$before = $node->safe_psql('postgres', $temp_files);
+	($ret, $out, $err) = $node->psql('postgres', "SET maintenance_work_mem = '1MB'; $parallel $chain");
+	is($out, $serial, 'in parallel under 1 MB, the bulk revisions verify the same');
+	cmp_ok($node->safe_psql('postgres', $temp_files), '>', $before,
+		'in parallel under 1 MB, runs go to temporary files');
+	my $p = tampered("SET LOCAL maintenance_work_mem = '1MB'; " . ($parallel =~ s/SET /SET LOCAL /gr) . $change,
+		"ledger_verify('chain')");
+	is(join('|', @$p{qw(sqlstate message detail)}), join('|', @$e{qw(sqlstate message detail)}),
+		'in parallel under 1 MB, the same revision is reported');
+	like($p->{stderr}, qr/journal read by 2 parallel workers/, 'in parallel under 1 MB, with two workers');
 	$node->safe_psql('postgres', q{SELECT ledger_set_deletion_protection('bulk', false); DROP TABLE bulk});
 }
 

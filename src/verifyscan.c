@@ -1,0 +1,704 @@
+/*-------------------------------------------------------------------------
+ *
+ * verifyscan.c
+ *	  ledger_verify()'s first pass: every journal revision checked and
+ *	  turned into a record for the chain's order, by parallel workers
+ *	  where the journal is large.
+ *
+ * Each journal row's revision hash is recomputed from its stored fields
+ * (and at level full its data hash from its opened payload), and the row
+ * becomes a LedgerRevRecord under its transaction entry, found by xid.
+ * The records go to revsort.c, which hands them to verify.c in the
+ * chain's order.
+ *
+ * The pass is per row and independent of every other row, so it shares
+ * out like a parallel sequential scan: the leader and its workers take
+ * blocks of the journal from one parallel scan, each worker sorts its
+ * records in runs and sends them to the leader through a message queue,
+ * and the leader merges them with its own (revsort.c).  Every participant keeps the first
+ * failure and the first revision without an entry in key order, and the
+ * leader keeps the first of those; so the error reported does not depend
+ * on who read which block.  Only level chain runs in parallel: level
+ * full opens payloads, and a worker would have to unwrap the root key
+ * through the key provider again (docs/internals.md).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "ledger.h"
+
+#include "access/parallel.h"
+#include "access/relscan.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "optimizer/paths.h"
+#include "optimizer/optimizer.h"
+#include "pgstat.h"
+#include "port/atomics.h"
+#include "storage/bufmgr.h"
+#include "storage/shm_mq.h"
+#include "storage/shm_toc.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/xid8.h"
+
+#define PROGRESS_SECS		10
+#define QUEUE_SIZE			(64 * 1024)
+#define RUN_MAX_BYTES		(8 * 1024 * 1024)
+#define SHARE_EVERY			256		/* rows between the leader's reads */
+#define DETAIL_MAX			512
+
+#define KEY_SHARED			UINT64CONST(0x4C45444745520001)
+#define KEY_SCAN			UINT64CONST(0x4C45444745520002)
+#define KEY_QUEUES			UINT64CONST(0x4C45444745520003)
+
+#define MSG_RUN				'S'
+#define MSG_DONE			'D'
+
+/*
+ * Revisions name their entry by xid.  Every entry's (xid, seq), sorted,
+ * resolves them: 16 bytes per transaction entry.  A hash table cost more
+ * to build than the whole scan saved (perf: a cache miss per insert), and
+ * journal rows come in nearly the order of their xids, so a lookup mostly
+ * ends at the hint, the place of the last one.
+ */
+typedef struct XidSeq
+{
+	uint64		xid;
+	int64		seq;
+} XidSeq;
+
+typedef struct XidMap
+{
+	XidSeq	   *entries;
+	int64		n;
+	int64		hint;			/* first of the last xid found */
+} XidMap;
+
+static inline int
+xidseq_cmp(const XidSeq *a, const XidSeq *b)
+{
+	if (a->xid != b->xid)
+		return a->xid < b->xid ? -1 : 1;
+	return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+#define ST_SORT sort_xidseq
+#define ST_ELEMENT_TYPE XidSeq
+#define ST_COMPARE(a, b) xidseq_cmp(a, b)
+#define ST_SCOPE static
+#define ST_DEFINE
+#include "lib/sort_template.h"
+
+/* In the DSM segment: what every participant needs. */
+typedef struct VerifyShared
+{
+	Oid			journal;
+	Oid			transactions;
+	int64		run_records;	/* the most records a worker sorts at once */
+	pg_atomic_uint64 scanned;	/* rows read by all, for progress */
+} VerifyShared;
+
+/* A worker's last message: what it found besides its records. */
+typedef struct WorkerResult
+{
+	char		type;			/* MSG_DONE */
+	int64		scanned;
+	bool		orphan_found;
+	LedgerRevRecord orphan;
+	bool		failure_found;
+	LedgerRevRecord failure;
+	char		detail[DETAIL_MAX];
+} WorkerResult;
+
+/* A run of records a worker has sorted. */
+typedef struct RunMessage
+{
+	char		type;			/* MSG_RUN */
+	LedgerRevRecord recs[FLEXIBLE_ARRAY_MEMBER];
+} RunMessage;
+
+/* One participant's scan. */
+typedef struct Scanner
+{
+	bool		full;
+	XidMap		entries;
+	LedgerJournalPass *pass;	/* its own findings */
+	shm_mq_handle *out;			/* a worker's queue, or NULL in the leader */
+	RunMessage *run;			/* a worker's run being collected */
+	int64		nrun;
+	int64		run_max;
+	MemoryContext cxt;			/* outlives the scan */
+	MemoryContext row_cxt;		/* emptied after every revision */
+	VerifyShared *shared;		/* NULL without workers */
+	int64		unshared;		/* rows not yet added to shared->scanned */
+	TimestampTz reported;
+} Scanner;
+
+/* The leader's side of the workers. */
+typedef struct Workers
+{
+	ParallelContext *pcxt;
+	int			n;				/* launched */
+	shm_mq_handle **in;
+	bool	   *done;
+	int			ndone;
+	VerifyShared *shared;
+	TimestampTz reported;		/* progress, while the leader only waits */
+} Workers;
+
+/*
+ * Whether a progress report is due, "count" rows or revisions into a pass;
+ * a negative count reads the clock in any case.
+ */
+bool
+ledger_progress_due(TimestampTz *reported, int64 count)
+{
+	TimestampTz now;
+
+	CHECK_FOR_INTERRUPTS();
+	if (count >= 0 && count % 4096 != 0)
+		return false;			/* the clock is read now and then only */
+	now = GetCurrentTimestamp();
+	if (!TimestampDifferenceExceeds(*reported, now, PROGRESS_SECS * 1000))
+		return false;
+	*reported = now;
+	return true;
+}
+
+static bool
+hash_value(const Datum *values, const bool *isnull, int attnum,
+		   bool zero_if_null, uint8 *out)
+{
+	if (isnull[attnum - 1] && zero_if_null)
+	{
+		memset(out, 0, LEDGER_HASH_LEN);
+		return true;
+	}
+	return ledger_hash_from_datum(values[attnum - 1], isnull[attnum - 1], out);
+}
+
+/*
+ * The data hash from the payload: SHA-256 of the opened plaintext, or of
+ * the JSON of a catalog event, which is not sealed.
+ */
+static const char *
+data_hash_problem(const LedgerRevision *r, bytea *payload)
+{
+	uint8		data_hash[LEDGER_HASH_LEN];
+	const char *problem = NULL;
+
+	if (r->table_id == LEDGER_CATALOG_TABLE_ID)
+		ledger_sha256((uint8 *) VARDATA_ANY(payload), VARSIZE_ANY_EXHDR(payload), data_hash);
+	else
+		problem = ledger_revision_data_hash(r->table_id, r->doc_id, r->version,
+											payload, data_hash);
+	if (problem != NULL)
+		return problem;
+	if (memcmp(data_hash, r->data_hash, LEDGER_HASH_LEN) != 0)
+		return "Its data hash does not match its payload.";
+	return NULL;
+}
+
+/* A revision without its payload must have a redaction event naming it. */
+static bool
+redaction_recorded(const LedgerRevision *r)
+{
+	Oid			types[3] = {INT8OID, INT8OID, INT4OID};
+	Datum		args[3] = {Int64GetDatum(r->table_id), Int64GetDatum(r->doc_id),
+	Int32GetDatum(r->version)};
+	int			ret;
+	bool		found;
+
+	ret = SPI_execute_with_args("SELECT 1 FROM ledger.journal WHERE table_id = 0 AND doc_id = $1 "
+								"AND convert_from(payload, 'UTF8')::jsonb -> 'redacted' @> "
+								"jsonb_build_array(jsonb_build_object('doc_id', $2, 'version', $3)) LIMIT 1",
+								3, types, args, NULL, true, 1);
+	found = (ret == SPI_OK_SELECT && SPI_processed == 1);
+	if (SPI_tuptable != NULL)
+		SPI_freetuptable(SPI_tuptable);
+	return found;
+}
+
+/*
+ * One revision's own checks: its revision hash from its stored fields and,
+ * at level full, its data hash from its payload.  Returns what is wrong,
+ * or NULL; sets the record's leaf and flags.
+ */
+static const char *
+check_revision(bool full, const Datum *values, const bool *isnull,
+			   LedgerRevRecord *rec)
+{
+	LedgerRevision r;
+
+	memset(&r, 0, sizeof(r));
+	r.table_id = rec->table_id;
+	r.doc_id = rec->doc_id;
+	r.version = rec->version;
+	r.op = DatumGetChar(values[Anum_journal_op - 1]);
+	if (!hash_value(values, isnull, Anum_journal_data_hash,
+					r.op == LEDGER_OP_DELETE, r.data_hash))
+		return "Its data hash is missing or not 32 bytes long.";
+	if (!hash_value(values, isnull, Anum_journal_revision_hash, false, rec->leaf))
+		return "Its revision hash is missing or not 32 bytes long.";
+	ledger_revision_hash(&r);
+	if (memcmp(rec->leaf, r.revision_hash, LEDGER_HASH_LEN) != 0)
+		return "Its revision hash does not match its table id, document id, version, operation and data hash.";
+	/* here, where the work is shared out, rather than in the chain's walk */
+	if (!merkle_leaf(r.revision_hash, LEDGER_HASH_LEN, rec->leaf))
+		elog(ERROR, "SHA-256 failed");
+	if (!full)
+		return NULL;
+	if (!isnull[Anum_journal_payload - 1])
+		return data_hash_problem(&r, DatumGetByteaPP(values[Anum_journal_payload - 1]));
+	if (r.op != LEDGER_OP_DELETE)
+	{
+		if (!redaction_recorded(&r))
+			return "It has no payload, and no redaction of it is recorded in the chain.";
+		rec->flags |= LEDGER_REV_REDACTED;
+	}
+	return NULL;
+}
+
+/* Keep a failure if it comes first in the chain's order. */
+static void
+note_failure(LedgerJournalPass *pass, const LedgerRevRecord *rec,
+			 const char *problem, MemoryContext cxt)
+{
+	if (pass->failure_found && ledger_rev_record_cmp(rec, &pass->failure) >= 0)
+		return;
+	if (pass->failure_found)
+		pfree(pass->failure_detail);
+	pass->failure = *rec;
+	pass->failure_detail = MemoryContextStrdup(cxt, problem);
+	pass->failure_found = true;
+}
+
+static void
+note_orphan(LedgerJournalPass *pass, const LedgerRevRecord *rec)
+{
+	if (!pass->orphan_found || ledger_rev_record_cmp(rec, &pass->orphan) < 0)
+	{
+		pass->orphan = *rec;
+		pass->orphan_found = true;
+	}
+}
+
+/* A worker's records, sorted, to the leader as one run. */
+static void
+send_run(Scanner *s)
+{
+	if (s->nrun == 0)
+		return;
+	ledger_rev_records_sort(s->run->recs, s->nrun);
+	if (shm_mq_send(s->out, offsetof(RunMessage, recs) +
+					sizeof(LedgerRevRecord) * s->nrun,
+					s->run, false, true) != SHM_MQ_SUCCESS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("ledger_verify: the leader stopped reading a parallel worker's revisions")));
+	s->nrun = 0;
+}
+
+/* A revision's record under one entry: to the sort, or to the leader. */
+static void
+put_record(Scanner *s, int64 seq, LedgerRevRecord *rec, const char *problem)
+{
+	rec->seq = seq;
+	if (problem != NULL)
+		note_failure(s->pass, rec, problem, s->cxt);
+	if (s->out == NULL)
+	{
+		ledger_revsort_put(s->pass->revs, rec);
+		return;
+	}
+	s->run->recs[s->nrun++] = *rec;
+	if (s->nrun == s->run_max)
+		send_run(s);
+}
+
+/* The place of the first entry with this xid, or -1. */
+static int64
+xidmap_find(XidMap *m, uint64 xid)
+{
+	int64		lo = 0;
+	int64		hi = m->n;
+
+	for (int64 i = m->hint; i < m->n && i <= m->hint + 1; i++)
+	{
+		if (m->entries[i].xid == xid && (i == 0 || m->entries[i - 1].xid != xid))
+			return m->hint = i;
+	}
+	while (lo < hi)
+	{
+		int64		mid = lo + (hi - lo) / 2;
+
+		if (m->entries[mid].xid < xid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == m->n || m->entries[lo].xid != xid)
+		return -1;
+	return m->hint = lo;
+}
+
+/*
+ * One journal row.  Like the join it replaces, a revision whose xid no
+ * entry has is noted, and one whose xid several entries have is put under
+ * each.  Once a revision without an entry is found, that is what will be
+ * reported, and the rest is only searched for an earlier one.
+ */
+static void
+scan_revision(Scanner *s, TupleTableSlot *slot)
+{
+	const Datum *values = slot->tts_values;
+	LedgerRevRecord rec;
+	uint64		xid;
+	int64		i;
+	const char *problem;
+
+	slot_getsomeattrs(slot, Anum_journal_revision_hash);
+	memset(&rec, 0, sizeof(rec));
+	rec.table_id = DatumGetInt64(values[Anum_journal_table_id - 1]);
+	rec.doc_id = DatumGetInt64(values[Anum_journal_doc_id - 1]);
+	rec.version = DatumGetInt32(values[Anum_journal_version - 1]);
+	xid = U64FromFullTransactionId(DatumGetFullTransactionId(values[Anum_journal_xid - 1]));
+	i = xidmap_find(&s->entries, xid);
+	if (i < 0)
+		note_orphan(s->pass, &rec);
+	if (s->pass->orphan_found)
+		return;
+	problem = check_revision(s->full, values, slot->tts_isnull, &rec);
+	if (problem != NULL)
+		rec.flags |= LEDGER_REV_FAILED;
+	for (; i < s->entries.n && s->entries.entries[i].xid == xid; i++)
+		put_record(s, s->entries.entries[i].seq, &rec, problem);
+}
+
+/* Every transaction entry by xid, from a scan of ledger.transactions. */
+static void
+map_entries(Scanner *s, Oid relid)
+{
+	Relation	rel = table_open(relid, AccessShareLock);
+	TableScanDesc scan = table_beginscan(rel, GetActiveSnapshot(), 0, NULL);
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	XidMap	   *m = &s->entries;
+	int64		size = 1024;
+
+	m->entries = palloc(sizeof(XidSeq) * size);
+	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		if (m->n == size)
+		{
+			size *= 2;
+			m->entries = repalloc_huge(m->entries, sizeof(XidSeq) * size);
+		}
+		slot_getsomeattrs(slot, Anum_txn_xid);
+		m->entries[m->n].xid = U64FromFullTransactionId(DatumGetFullTransactionId(slot->tts_values[Anum_txn_xid - 1]));
+		m->entries[m->n].seq = DatumGetInt64(slot->tts_values[Anum_txn_seq - 1]);
+		m->n++;
+		CHECK_FOR_INTERRUPTS();
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+	sort_xidseq(m->entries, m->n);
+}
+
+static void
+scanner_init(Scanner *s, bool full, LedgerJournalPass *pass,
+			 VerifyShared *shared, Oid transactions)
+{
+	memset(s, 0, sizeof(Scanner));
+	s->full = full;
+	s->pass = pass;
+	s->cxt = CurrentMemoryContext;
+	s->row_cxt = AllocSetContextCreate(CurrentMemoryContext, "ledger_verify row",
+									   ALLOCSET_DEFAULT_SIZES);
+	s->shared = shared;
+	s->reported = GetCurrentTimestamp();
+	map_entries(s, transactions);
+}
+
+static void
+report_scanned(uint64 rows)
+{
+	ereport(NOTICE,
+			(errmsg("ledger_verify: %llu revisions read from the journal so far",
+					(unsigned long long) rows)));
+}
+
+static void read_workers(Workers *w, LedgerJournalPass *pass, MemoryContext cxt,
+						 bool wait);
+
+/*
+ * A participant's share of the journal.  The leader passes its workers,
+ * to read what they sent now and then.
+ */
+static void
+scan_rows(Scanner *s, TableScanDesc scan, Workers *w)
+{
+	TupleTableSlot *slot = table_slot_create(scan->rs_rd, NULL);
+
+	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		MemoryContext old = MemoryContextSwitchTo(s->row_cxt);
+
+		scan_revision(s, slot); /* detoasts the payload here */
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(s->row_cxt);
+		s->pass->scanned++;
+		CHECK_FOR_INTERRUPTS();
+		if (s->shared != NULL && ++s->unshared == SHARE_EVERY)
+		{
+			pg_atomic_fetch_add_u64(&s->shared->scanned, s->unshared);
+			s->unshared = 0;
+			if (w != NULL)
+				read_workers(w, s->pass, s->cxt, false);
+		}
+		if (s->out == NULL && ledger_progress_due(&s->reported, s->pass->scanned))
+			report_scanned(s->shared == NULL ? s->pass->scanned :
+						   pg_atomic_read_u64(&s->shared->scanned) + s->unshared);
+	}
+	ExecDropSingleTupleTableSlot(slot);
+}
+
+/* ------------------------------------------------------------------------
+ * Workers
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * Like a parallel sequential scan: one worker from min_parallel_table_scan_size
+ * of journal, one more for each tripling, up to
+ * max_parallel_maintenance_workers, as this is a maintenance job.
+ */
+static int
+plan_workers(Relation journal, bool full)
+{
+	uint64		pages = RelationGetNumberOfBlocks(journal);
+	uint64		threshold = Max(min_parallel_table_scan_size, 1);
+	int			n = 1;
+
+	if (full || IsInParallelMode() || max_parallel_maintenance_workers == 0 ||
+		pages < threshold)
+		return 0;
+	for (threshold *= 3; pages >= threshold && n < max_parallel_maintenance_workers;
+		 threshold *= 3)
+		n++;
+	return n;
+}
+
+/* The end of a worker's findings, merged into the leader's. */
+static void
+take_result(LedgerJournalPass *pass, const WorkerResult *r, MemoryContext cxt)
+{
+	pass->scanned += r->scanned;
+	if (r->orphan_found)
+		note_orphan(pass, &r->orphan);
+	if (r->failure_found)
+		note_failure(pass, &r->failure, r->detail, cxt);
+}
+
+/* Whatever the workers have sent; with wait, until all are done. */
+static void
+read_workers(Workers *w, LedgerJournalPass *pass, MemoryContext cxt, bool wait)
+{
+	while (w->ndone < w->n)
+	{
+		bool		got = false;
+
+		for (int i = 0; i < w->n; i++)
+		{
+			Size		len;
+			void	   *data;
+			shm_mq_result res;
+
+			if (w->done[i])
+				continue;
+			while ((res = shm_mq_receive(w->in[i], &len, &data, true)) == SHM_MQ_SUCCESS)
+			{
+				const char *msg = data;
+
+				got = true;
+				if (msg[0] == MSG_DONE && len == sizeof(WorkerResult))
+				{
+					take_result(pass, data, cxt);
+					w->done[i] = true;
+					w->ndone++;
+					break;
+				}
+				if (msg[0] != MSG_RUN || len < offsetof(RunMessage, recs) ||
+					(len - offsetof(RunMessage, recs)) % sizeof(LedgerRevRecord) != 0)
+					elog(ERROR, "ledger_verify: unexpected message from a parallel worker");
+				ledger_revsort_put_run(pass->revs, ((const RunMessage *) data)->recs,
+									   (len - offsetof(RunMessage, recs)) / sizeof(LedgerRevRecord));
+			}
+			if (res == SHM_MQ_DETACHED && !w->done[i])
+			{
+				/* it failed: its error reaches us when we wait for it */
+				WaitForParallelWorkersToFinish(w->pcxt);
+				elog(ERROR, "ledger_verify: a parallel worker stopped before it was done");
+			}
+		}
+		if (!wait)
+			return;
+		if (!got)
+		{
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 1000, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+			if (ledger_progress_due(&w->reported, -1))
+				report_scanned(pg_atomic_read_u64(&w->shared->scanned));
+		}
+	}
+}
+
+/* Set up the segment and launch up to n workers; w->n says how many came. */
+static void
+launch_workers(Workers *w, Relation journal, int n,
+			   ParallelTableScanDesc *pscan)
+{
+	Snapshot	snapshot = GetActiveSnapshot();
+	Size		scan_size = table_parallelscan_estimate(journal, snapshot);
+	VerifyShared *shared;
+	char	   *queues;
+
+	EnterParallelMode();
+	w->pcxt = CreateParallelContext("ledger", "ledger_verify_worker", n);
+	shm_toc_estimate_chunk(&w->pcxt->estimator, sizeof(VerifyShared));
+	shm_toc_estimate_chunk(&w->pcxt->estimator, scan_size);
+	shm_toc_estimate_chunk(&w->pcxt->estimator, mul_size(QUEUE_SIZE, n));
+	shm_toc_estimate_keys(&w->pcxt->estimator, 3);
+	InitializeParallelDSM(w->pcxt);
+
+	shared = shm_toc_allocate(w->pcxt->toc, sizeof(VerifyShared));
+	shared->journal = RelationGetRelid(journal);
+	shared->transactions = ledger_relation_oid("transactions");
+	/* the leader holds the runs: each worker's own share is kept small */
+	shared->run_records = Max(Min((int64) maintenance_work_mem * 1024 / (4 * (n + 1)),
+								  RUN_MAX_BYTES) / (int64) sizeof(LedgerRevRecord), 1024);
+	pg_atomic_init_u64(&shared->scanned, 0);
+	shm_toc_insert(w->pcxt->toc, KEY_SHARED, shared);
+	w->shared = shared;
+	w->reported = GetCurrentTimestamp();
+	*pscan = shm_toc_allocate(w->pcxt->toc, scan_size);
+	table_parallelscan_initialize(journal, *pscan, snapshot);
+	shm_toc_insert(w->pcxt->toc, KEY_SCAN, *pscan);
+	queues = shm_toc_allocate(w->pcxt->toc, mul_size(QUEUE_SIZE, n));
+	shm_toc_insert(w->pcxt->toc, KEY_QUEUES, queues);
+
+	w->in = palloc0(sizeof(shm_mq_handle *) * n);
+	w->done = palloc0(sizeof(bool) * n);
+	for (int i = 0; i < n; i++)
+	{
+		shm_mq	   *mq = shm_mq_create(queues + (Size) i * QUEUE_SIZE, QUEUE_SIZE);
+
+		shm_mq_set_receiver(mq, MyProc);
+		w->in[i] = shm_mq_attach(mq, w->pcxt->seg, NULL);
+	}
+	LaunchParallelWorkers(w->pcxt);
+	w->n = w->pcxt->nworkers_launched;
+	for (int i = 0; i < w->n; i++)
+		shm_mq_set_handle(w->in[i], w->pcxt->worker[i].bgwhandle);
+}
+
+static void
+finish_workers(Workers *w)
+{
+	WaitForParallelWorkersToFinish(w->pcxt);
+	DestroyParallelContext(w->pcxt);
+	ExitParallelMode();
+}
+
+/* A parallel worker's share of the journal; its findings go to the leader. */
+void
+ledger_verify_worker(dsm_segment *seg, shm_toc *toc)
+{
+	VerifyShared *shared = shm_toc_lookup(toc, KEY_SHARED, false);
+	ParallelTableScanDesc pscan = shm_toc_lookup(toc, KEY_SCAN, false);
+	char	   *queues = shm_toc_lookup(toc, KEY_QUEUES, false);
+	shm_mq	   *mq = (shm_mq *) (queues + (Size) ParallelWorkerNumber * QUEUE_SIZE);
+	LedgerJournalPass pass;
+	Scanner    *s = palloc(sizeof(Scanner));
+	Relation	journal;
+	TableScanDesc scan;
+	WorkerResult r;
+
+	shm_mq_set_sender(mq, MyProc);
+	memset(&pass, 0, sizeof(pass));
+	scanner_init(s, false, &pass, shared, shared->transactions);	/* chain */
+	s->out = shm_mq_attach(mq, seg, NULL);
+	s->run_max = shared->run_records;
+	s->run = palloc(offsetof(RunMessage, recs) + sizeof(LedgerRevRecord) * s->run_max);
+	s->run->type = MSG_RUN;
+
+	journal = table_open(shared->journal, AccessShareLock);
+	scan = table_beginscan_parallel(journal, pscan);
+	scan_rows(s, scan, NULL);
+	table_endscan(scan);
+	table_close(journal, AccessShareLock);
+	send_run(s);
+
+	memset(&r, 0, sizeof(r));
+	r.type = MSG_DONE;
+	r.scanned = pass.scanned;
+	r.orphan_found = pass.orphan_found;
+	r.orphan = pass.orphan;
+	r.failure_found = pass.failure_found;
+	r.failure = pass.failure;
+	if (pass.failure_found)
+		strlcpy(r.detail, pass.failure_detail, sizeof(r.detail));
+	(void) shm_mq_send(s->out, sizeof(r), &r, false, true);
+}
+
+/*
+ * Every revision, checked and recorded for the chain's order.  A failed
+ * check is only noted: the chain's order decides which failure is
+ * reported, and where the chain itself fails first, that is.
+ */
+void
+ledger_read_journal(bool full, LedgerJournalPass *pass)
+{
+	Relation	journal = table_open(ledger_relation_oid("journal"), AccessShareLock);
+	int			planned = plan_workers(journal, full);
+	Workers		w;
+	ParallelTableScanDesc pscan = NULL;
+	bool		leader_scans;
+
+	memset(pass, 0, sizeof(*pass));
+	memset(&w, 0, sizeof(w));
+	pass->revs = ledger_revsort_begin(maintenance_work_mem);
+	if (planned > 0)
+		launch_workers(&w, journal, planned, &pscan);
+	pass->workers = w.n;
+	/* as in a parallel index build, the leader may leave the scan to them */
+	leader_scans = (w.n == 0 || parallel_leader_participation);
+	ereport(DEBUG1,
+			(errmsg_internal("ledger_verify: journal read by %d parallel workers (of %d planned)%s",
+							 w.n, planned, leader_scans ? " and the leader" : "")));
+	if (leader_scans)
+	{
+		Scanner    *s = palloc(sizeof(Scanner));
+		TableScanDesc scan;
+
+		scanner_init(s, full, pass, w.shared, ledger_relation_oid("transactions"));
+		scan = pscan != NULL ? table_beginscan_parallel(journal, pscan) :
+			table_beginscan(journal, GetActiveSnapshot(), 0, NULL);
+		scan_rows(s, scan, w.n > 0 ? &w : NULL);
+		table_endscan(scan);
+		MemoryContextDelete(s->row_cxt);
+		pfree(s->entries.entries);
+		pfree(s);
+	}
+	if (planned > 0)
+	{
+		read_workers(&w, pass, CurrentMemoryContext, true);
+		finish_workers(&w);
+	}
+	table_close(journal, AccessShareLock);
+}
