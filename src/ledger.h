@@ -575,11 +575,12 @@ extern void ledger_revsort_next(LedgerRevSort *s);
 extern void ledger_revsort_end(LedgerRevSort *s);
 
 /* verifyscan.c: ledger_verify()'s read of the journal */
+typedef struct LedgerVerifyWorkers LedgerVerifyWorkers;
 typedef struct LedgerJournalPass
 {
 	LedgerRevSort *revs;		/* every revision's record */
 	int64		scanned;		/* journal rows read */
-	int			workers;		/* parallel workers that took part */
+	LedgerVerifyWorkers *workers;	/* kept for the walk, or NULL */
 	bool		orphan_found;	/* a revision no entry covers */
 	LedgerRevRecord orphan;		/* the first such, in key order */
 	bool		failure_found;
@@ -587,6 +588,10 @@ typedef struct LedgerJournalPass
 	char	   *failure_detail;
 } LedgerJournalPass;
 extern void ledger_read_journal(bool full, LedgerJournalPass *pass);
+extern void ledger_verify_tree_root(LedgerVerifyWorkers *w,
+									const uint8 (*leaves)[LEDGER_HASH_LEN],
+									int64 n, uint8 *root);
+extern void ledger_verify_workers_end(LedgerVerifyWorkers *w);
 extern bool ledger_progress_due(TimestampTz *reported, int64 count);
 extern PGDLLEXPORT void ledger_verify_worker(dsm_segment *seg, shm_toc *toc);
 

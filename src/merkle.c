@@ -95,6 +95,60 @@ merkle_root(const uint8_t (*leaves)[MERKLE_HASH_LEN], size_t n, uint8_t *out)
 		merkle_node(left, right, out);
 }
 
+static void
+subtrees_in(uint64_t start, uint64_t end, int depth, uint64_t (*ranges)[2], int *n)
+{
+	uint64_t	k;
+
+	if (depth == 0 || end - start < 2)
+	{
+		ranges[*n][0] = start;
+		ranges[(*n)++][1] = end;
+		return;
+	}
+	k = merkle_split(end - start);
+	subtrees_in(start, start + k, depth - 1, ranges, n);
+	subtrees_in(start + k, end, depth - 1, ranges, n);
+}
+
+int
+merkle_subtrees(uint64_t n, int depth, uint64_t (*ranges)[2])
+{
+	int			count = 0;
+
+	subtrees_in(0, n, depth, ranges, &count);
+	return count;
+}
+
+/* Mirrors subtrees_in(), taking the next subtree root where it stops. */
+static int
+root_of_subtrees_in(uint64_t size, int depth, const uint8_t (*roots)[MERKLE_HASH_LEN],
+					int *next, uint8_t *out)
+{
+	uint8_t		left[MERKLE_HASH_LEN];
+	uint8_t		right[MERKLE_HASH_LEN];
+	uint64_t	k;
+
+	if (depth == 0 || size < 2)
+	{
+		memcpy(out, roots[(*next)++], MERKLE_HASH_LEN);
+		return 1;
+	}
+	k = merkle_split(size);
+	return root_of_subtrees_in(k, depth - 1, roots, next, left) &&
+		root_of_subtrees_in(size - k, depth - 1, roots, next, right) &&
+		merkle_node(left, right, out);
+}
+
+int
+merkle_root_of_subtrees(uint64_t n, int depth, const uint8_t (*roots)[MERKLE_HASH_LEN],
+						uint8_t *out)
+{
+	int			next = 0;
+
+	return root_of_subtrees_in(n, depth, roots, &next, out);
+}
+
 int
 merkle_array_subtree(void *arg, uint64_t start, uint64_t end, uint8_t *out)
 {

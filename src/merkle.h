@@ -37,6 +37,19 @@ extern int	merkle_root(const uint8_t (*leaves)[MERKLE_HASH_LEN], size_t n,
 						uint8_t *out);
 
 /*
+ * The subtrees "depth" levels below the root of a tree of n >= 1 leaves,
+ * left to right, as ranges [start, end) (a single leaf ends its branch
+ * sooner): a root can be computed from theirs, each on its own.  Returns
+ * their number, at most 2^depth.
+ */
+extern int	merkle_subtrees(uint64_t n, int depth, uint64_t (*ranges)[2]);
+
+/* The root of a tree of n leaves from the roots of its merkle_subtrees(). */
+extern int	merkle_root_of_subtrees(uint64_t n, int depth,
+									const uint8_t (*roots)[MERKLE_HASH_LEN],
+									uint8_t *out);
+
+/*
  * A source of subtree hashes: the root over leaves [start, end) of some
  * tree, into out; false if it cannot be had.  Paths and consistency proofs
  * (layout.h) are built from one, so that a tree held as an array and a

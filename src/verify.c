@@ -198,7 +198,8 @@ check_entry(Verify *v, const LedgerTxnEntry *e, uint8 *entry_hash)
 		fail(psprintf("transaction %lld", (long long) e->seq),
 			 psprintf("The entry counts %d revisions, the journal holds %lld.",
 					  e->revision_count, (long long) n));
-	ledger_merkle_root_of_leaves((const uint8 (*)[LEDGER_HASH_LEN]) leaves, n, root);
+	ledger_verify_tree_root(v->journal.workers, (const uint8 (*)[LEDGER_HASH_LEN]) leaves,
+							n, root);
 	if (memcmp(root, e->merkle_root, LEDGER_HASH_LEN) != 0)
 		fail(psprintf("transaction %lld", (long long) e->seq),
 			 "The Merkle root of its revisions does not match the entry.");
@@ -606,6 +607,7 @@ run(Verify *v, bool full, const ChainDigest *digest)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "ledger_verify: SPI_connect failed");
 	check_chain(v);
+	ledger_verify_workers_end(v->journal.workers);
 	ledger_revsort_end(v->journal.revs);
 	if (full)
 		check_current_rows(v);

@@ -54,9 +54,20 @@
 #define KEY_SHARED			UINT64CONST(0x4C45444745520001)
 #define KEY_SCAN			UINT64CONST(0x4C45444745520002)
 #define KEY_QUEUES			UINT64CONST(0x4C45444745520003)
+#define KEY_JOBS			UINT64CONST(0x4C45444745520004)
+
+/*
+ * A transaction's tree is shared out from this many leaves, in the
+ * subtrees TREE_DEPTH levels down: 8, for a backend and two workers that
+ * finish at different times.
+ */
+#define TREE_PARALLEL_MIN	8192
+#define TREE_DEPTH			3
 
 #define MSG_RUN				'S'
 #define MSG_DONE			'D'
+#define MSG_TREE			'T'
+#define MSG_ROOT			'O'
 
 /*
  * Revisions name their entry by xid.  Every entry's (xid, seq), sorted,
@@ -121,6 +132,21 @@ typedef struct RunMessage
 	LedgerRevRecord recs[FLEXIBLE_ARRAY_MEMBER];
 } RunMessage;
 
+/* A subtree for a worker to hash, and its answer. */
+typedef struct TreeJob
+{
+	char		type;			/* MSG_TREE */
+	int			subtree;
+	uint8		leaves[FLEXIBLE_ARRAY_MEMBER][LEDGER_HASH_LEN];
+} TreeJob;
+
+typedef struct TreeRoot
+{
+	char		type;			/* MSG_ROOT */
+	int			subtree;
+	uint8		root[LEDGER_HASH_LEN];
+} TreeRoot;
+
 /* One participant's scan. */
 typedef struct Scanner
 {
@@ -138,17 +164,21 @@ typedef struct Scanner
 	TimestampTz reported;
 } Scanner;
 
-/* The leader's side of the workers. */
-typedef struct Workers
+/*
+ * The leader's side of the workers.  They stay after their scan, to hash
+ * subtrees of large transactions for the walk of the chain.
+ */
+struct LedgerVerifyWorkers
 {
 	ParallelContext *pcxt;
 	int			n;				/* launched */
-	shm_mq_handle **in;
+	shm_mq_handle **in;			/* from each worker */
+	shm_mq_handle **jobs;		/* to each */
 	bool	   *done;
 	int			ndone;
 	VerifyShared *shared;
 	TimestampTz reported;		/* progress, while the leader only waits */
-} Workers;
+};
 
 /*
  * Whether a progress report is due, "count" rows or revisions into a pass;
@@ -432,7 +462,7 @@ report_scanned(uint64 rows)
 					(unsigned long long) rows)));
 }
 
-static void read_workers(Workers *w, LedgerJournalPass *pass, MemoryContext cxt,
+static void read_workers(LedgerVerifyWorkers *w, LedgerJournalPass *pass, MemoryContext cxt,
 						 bool wait);
 
 /*
@@ -440,7 +470,7 @@ static void read_workers(Workers *w, LedgerJournalPass *pass, MemoryContext cxt,
  * to read what they sent now and then.
  */
 static void
-scan_rows(Scanner *s, TableScanDesc scan, Workers *w)
+scan_rows(Scanner *s, TableScanDesc scan, LedgerVerifyWorkers *w)
 {
 	TupleTableSlot *slot = table_slot_create(scan->rs_rd, NULL);
 
@@ -506,7 +536,7 @@ take_result(LedgerJournalPass *pass, const WorkerResult *r, MemoryContext cxt)
 
 /* Whatever the workers have sent; with wait, until all are done. */
 static void
-read_workers(Workers *w, LedgerJournalPass *pass, MemoryContext cxt, bool wait)
+read_workers(LedgerVerifyWorkers *w, LedgerJournalPass *pass, MemoryContext cxt, bool wait)
 {
 	while (w->ndone < w->n)
 	{
@@ -560,20 +590,22 @@ read_workers(Workers *w, LedgerJournalPass *pass, MemoryContext cxt, bool wait)
 
 /* Set up the segment and launch up to n workers; w->n says how many came. */
 static void
-launch_workers(Workers *w, Relation journal, int n,
+launch_workers(LedgerVerifyWorkers *w, Relation journal, int n,
 			   ParallelTableScanDesc *pscan)
 {
 	Snapshot	snapshot = GetActiveSnapshot();
 	Size		scan_size = table_parallelscan_estimate(journal, snapshot);
 	VerifyShared *shared;
 	char	   *queues;
+	char	   *jobs;
 
 	EnterParallelMode();
 	w->pcxt = CreateParallelContext("ledger", "ledger_verify_worker", n);
 	shm_toc_estimate_chunk(&w->pcxt->estimator, sizeof(VerifyShared));
 	shm_toc_estimate_chunk(&w->pcxt->estimator, scan_size);
 	shm_toc_estimate_chunk(&w->pcxt->estimator, mul_size(QUEUE_SIZE, n));
-	shm_toc_estimate_keys(&w->pcxt->estimator, 3);
+	shm_toc_estimate_chunk(&w->pcxt->estimator, mul_size(QUEUE_SIZE, n));
+	shm_toc_estimate_keys(&w->pcxt->estimator, 4);
 	InitializeParallelDSM(w->pcxt);
 
 	shared = shm_toc_allocate(w->pcxt->toc, sizeof(VerifyShared));
@@ -591,31 +623,73 @@ launch_workers(Workers *w, Relation journal, int n,
 	shm_toc_insert(w->pcxt->toc, KEY_SCAN, *pscan);
 	queues = shm_toc_allocate(w->pcxt->toc, mul_size(QUEUE_SIZE, n));
 	shm_toc_insert(w->pcxt->toc, KEY_QUEUES, queues);
+	jobs = shm_toc_allocate(w->pcxt->toc, mul_size(QUEUE_SIZE, n));
+	shm_toc_insert(w->pcxt->toc, KEY_JOBS, jobs);
 
 	w->in = palloc0(sizeof(shm_mq_handle *) * n);
+	w->jobs = palloc0(sizeof(shm_mq_handle *) * n);
 	w->done = palloc0(sizeof(bool) * n);
 	for (int i = 0; i < n; i++)
 	{
-		shm_mq	   *mq = shm_mq_create(queues + (Size) i * QUEUE_SIZE, QUEUE_SIZE);
+		shm_mq	   *in = shm_mq_create(queues + (Size) i * QUEUE_SIZE, QUEUE_SIZE);
+		shm_mq	   *job = shm_mq_create(jobs + (Size) i * QUEUE_SIZE, QUEUE_SIZE);
 
-		shm_mq_set_receiver(mq, MyProc);
-		w->in[i] = shm_mq_attach(mq, w->pcxt->seg, NULL);
+		shm_mq_set_receiver(in, MyProc);
+		w->in[i] = shm_mq_attach(in, w->pcxt->seg, NULL);
+		shm_mq_set_sender(job, MyProc);
+		w->jobs[i] = shm_mq_attach(job, w->pcxt->seg, NULL);
 	}
 	LaunchParallelWorkers(w->pcxt);
 	w->n = w->pcxt->nworkers_launched;
 	for (int i = 0; i < w->n; i++)
+	{
 		shm_mq_set_handle(w->in[i], w->pcxt->worker[i].bgwhandle);
+		shm_mq_set_handle(w->jobs[i], w->pcxt->worker[i].bgwhandle);
+	}
 }
 
-static void
-finish_workers(Workers *w)
+/* The walk is done: the workers' wait for subtrees ends. */
+void
+ledger_verify_workers_end(LedgerVerifyWorkers *w)
 {
+	if (w == NULL)
+		return;
+	for (int i = 0; i < w->n; i++)
+		shm_mq_detach(w->jobs[i]);
 	WaitForParallelWorkersToFinish(w->pcxt);
 	DestroyParallelContext(w->pcxt);
 	ExitParallelMode();
 }
 
-/* A parallel worker's share of the journal; its findings go to the leader. */
+/* Subtrees from the leader, hashed, until it lets go of the queue. */
+static void
+serve_subtrees(shm_mq_handle *jobs, shm_mq_handle *out)
+{
+	Size		len;
+	void	   *data;
+
+	while (shm_mq_receive(jobs, &len, &data, false) == SHM_MQ_SUCCESS)
+	{
+		const TreeJob *job = data;
+		TreeRoot	r;
+
+		if (len < offsetof(TreeJob, leaves) || job->type != MSG_TREE ||
+			(len - offsetof(TreeJob, leaves)) % LEDGER_HASH_LEN != 0)
+			elog(ERROR, "ledger_verify: unexpected message from the leader");
+		r.type = MSG_ROOT;
+		r.subtree = job->subtree;
+		ledger_merkle_root_of_leaves(job->leaves,
+									 (len - offsetof(TreeJob, leaves)) / LEDGER_HASH_LEN,
+									 r.root);
+		if (shm_mq_send(out, sizeof(r), &r, false, true) != SHM_MQ_SUCCESS)
+			return;
+	}
+}
+
+/*
+ * A parallel worker's share of the journal; its findings go to the
+ * leader.  Then it hashes subtrees for the leader's walk.
+ */
 void
 ledger_verify_worker(dsm_segment *seg, shm_toc *toc)
 {
@@ -623,6 +697,8 @@ ledger_verify_worker(dsm_segment *seg, shm_toc *toc)
 	ParallelTableScanDesc pscan = shm_toc_lookup(toc, KEY_SCAN, false);
 	char	   *queues = shm_toc_lookup(toc, KEY_QUEUES, false);
 	shm_mq	   *mq = (shm_mq *) (queues + (Size) ParallelWorkerNumber * QUEUE_SIZE);
+	char	   *jobs = shm_toc_lookup(toc, KEY_JOBS, false);
+	shm_mq	   *jobmq = (shm_mq *) (jobs + (Size) ParallelWorkerNumber * QUEUE_SIZE);
 	LedgerJournalPass pass;
 	Scanner    *s = palloc(sizeof(Scanner));
 	Relation	journal;
@@ -630,6 +706,7 @@ ledger_verify_worker(dsm_segment *seg, shm_toc *toc)
 	WorkerResult r;
 
 	shm_mq_set_sender(mq, MyProc);
+	shm_mq_set_receiver(jobmq, MyProc);
 	memset(&pass, 0, sizeof(pass));
 	scanner_init(s, false, &pass, shared, shared->transactions);	/* chain */
 	s->out = shm_mq_attach(mq, seg, NULL);
@@ -653,7 +730,8 @@ ledger_verify_worker(dsm_segment *seg, shm_toc *toc)
 	r.failure = pass.failure;
 	if (pass.failure_found)
 		strlcpy(r.detail, pass.failure_detail, sizeof(r.detail));
-	(void) shm_mq_send(s->out, sizeof(r), &r, false, true);
+	if (shm_mq_send(s->out, sizeof(r), &r, false, true) == SHM_MQ_SUCCESS)
+		serve_subtrees(shm_mq_attach(jobmq, seg, NULL), s->out);
 }
 
 /*
@@ -666,39 +744,153 @@ ledger_read_journal(bool full, LedgerJournalPass *pass)
 {
 	Relation	journal = table_open(ledger_relation_oid("journal"), AccessShareLock);
 	int			planned = plan_workers(journal, full);
-	Workers		w;
+	LedgerVerifyWorkers *w = NULL;
 	ParallelTableScanDesc pscan = NULL;
 	bool		leader_scans;
 
 	memset(pass, 0, sizeof(*pass));
-	memset(&w, 0, sizeof(w));
 	pass->revs = ledger_revsort_begin(maintenance_work_mem);
 	if (planned > 0)
-		launch_workers(&w, journal, planned, &pscan);
-	pass->workers = w.n;
+	{
+		w = palloc0(sizeof(LedgerVerifyWorkers));
+		launch_workers(w, journal, planned, &pscan);
+	}
+	pass->workers = w;
 	/* as in a parallel index build, the leader may leave the scan to them */
-	leader_scans = (w.n == 0 || parallel_leader_participation);
+	leader_scans = (w == NULL || w->n == 0 || parallel_leader_participation);
 	ereport(DEBUG1,
 			(errmsg_internal("ledger_verify: journal read by %d parallel workers (of %d planned)%s",
-							 w.n, planned, leader_scans ? " and the leader" : "")));
+							 w ? w->n : 0, planned, leader_scans ? " and the leader" : "")));
 	if (leader_scans)
 	{
 		Scanner    *s = palloc(sizeof(Scanner));
 		TableScanDesc scan;
 
-		scanner_init(s, full, pass, w.shared, ledger_relation_oid("transactions"));
+		scanner_init(s, full, pass, w ? w->shared : NULL, ledger_relation_oid("transactions"));
 		scan = pscan != NULL ? table_beginscan_parallel(journal, pscan) :
 			table_beginscan(journal, GetActiveSnapshot(), 0, NULL);
-		scan_rows(s, scan, w.n > 0 ? &w : NULL);
+		scan_rows(s, scan, w && w->n > 0 ? w : NULL);
 		table_endscan(scan);
 		MemoryContextDelete(s->row_cxt);
 		pfree(s->entries.entries);
 		pfree(s);
 	}
-	if (planned > 0)
-	{
-		read_workers(&w, pass, CurrentMemoryContext, true);
-		finish_workers(&w);
-	}
+	if (w != NULL)
+		read_workers(w, pass, CurrentMemoryContext, true);
 	table_close(journal, AccessShareLock);
 }
+
+/* ------------------------------------------------------------------------
+ * Trees
+ * ------------------------------------------------------------------------
+ */
+
+static void
+send_subtree(LedgerVerifyWorkers *w, int i, const uint8 (*leaves)[LEDGER_HASH_LEN],
+			 const uint64 *range, int subtree)
+{
+	TreeJob		job;
+	shm_mq_iovec iov[2];
+
+	job.type = MSG_TREE;
+	job.subtree = subtree;
+	iov[0].data = (const char *) &job;
+	iov[0].len = offsetof(TreeJob, leaves);
+	iov[1].data = (const char *) leaves[range[0]];
+	iov[1].len = (range[1] - range[0]) * LEDGER_HASH_LEN;
+	if (shm_mq_sendv(w->jobs[i], iov, 2, false, true) != SHM_MQ_SUCCESS)
+	{
+		WaitForParallelWorkersToFinish(w->pcxt);
+		elog(ERROR, "ledger_verify: a parallel worker stopped before it was done");
+	}
+}
+
+/* A worker's answer, if it has one. */
+static bool
+take_subtree(LedgerVerifyWorkers *w, int i, uint8 (*roots)[LEDGER_HASH_LEN])
+{
+	Size		len;
+	void	   *data;
+	const TreeRoot *r;
+
+	switch (shm_mq_receive(w->in[i], &len, &data, true))
+	{
+		case SHM_MQ_WOULD_BLOCK:
+			return false;
+		case SHM_MQ_DETACHED:
+			WaitForParallelWorkersToFinish(w->pcxt);
+			elog(ERROR, "ledger_verify: a parallel worker stopped before it was done");
+		case SHM_MQ_SUCCESS:
+			break;
+	}
+	r = data;
+	if (len != sizeof(TreeRoot) || r->type != MSG_ROOT ||
+		r->subtree < 0 || r->subtree >= (1 << TREE_DEPTH))
+		elog(ERROR, "ledger_verify: unexpected message from a parallel worker");
+	memcpy(roots[r->subtree], r->root, LEDGER_HASH_LEN);
+	return true;
+}
+
+/*
+ * A transaction's Merkle root over its leaves.  A large one is cut into
+ * subtrees that idle workers hash while the leader hashes others.
+ */
+void
+ledger_verify_tree_root(LedgerVerifyWorkers *w, const uint8 (*leaves)[LEDGER_HASH_LEN],
+						int64 n, uint8 *root)
+{
+	uint64		ranges[1 << TREE_DEPTH][2];
+	uint8		roots[1 << TREE_DEPTH][LEDGER_HASH_LEN];
+	bool	   *busy;
+	int			nsub;
+	int			next = 0;
+	int			pending = 0;
+	int			sent = 0;
+
+	if (w == NULL || w->n == 0 || n < TREE_PARALLEL_MIN)
+	{
+		ledger_merkle_root_of_leaves(leaves, n, root);
+		return;
+	}
+	nsub = merkle_subtrees(n, TREE_DEPTH, ranges);
+	busy = palloc0(sizeof(bool) * w->n);
+	while (next < nsub || pending > 0)
+	{
+		for (int i = 0; i < w->n; i++)
+		{
+			if (busy[i] && take_subtree(w, i, roots))
+			{
+				busy[i] = false;
+				pending--;
+			}
+			if (!busy[i] && next < nsub)
+			{
+				send_subtree(w, i, leaves, ranges[next], next);
+				next++;
+				busy[i] = true;
+				pending++;
+				sent++;
+			}
+		}
+		if (next < nsub)
+		{
+			ledger_merkle_root_of_leaves(leaves + ranges[next][0],
+										 ranges[next][1] - ranges[next][0], roots[next]);
+			next++;
+		}
+		else if (pending > 0)
+		{
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_EXIT_ON_PM_DEATH, -1,
+							 PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+			CHECK_FOR_INTERRUPTS();
+		}
+	}
+	pfree(busy);
+	if (!merkle_root_of_subtrees(n, TREE_DEPTH, roots, root))
+		elog(ERROR, "SHA-256 failed");
+	ereport(DEBUG1,
+			(errmsg_internal("ledger_verify: a tree of %lld revisions hashed in %d subtrees, %d of them by parallel workers",
+							 (long long) n, nsub, sent)));
+}
+

@@ -315,6 +315,17 @@ is($node->safe_psql('postgres', q{SELECT revisions FROM ledger_verify('full')}),
 	is($out, $serial, 'in parallel, the bulk revisions verify the same');
 	like($err, qr/journal read by 2 parallel workers \(of 2 planned\) and the leader/,
 		'two parallel workers and the leader read the journal');
+	# Each bulk transaction's tree (12,000 leaves) is cut into subtrees
+	# that the workers hash with the leader.
+	like($err, qr/a tree of 12000 revisions hashed in 8 subtrees, [1-8] of them by parallel workers/,
+		'the workers hash subtrees of a large transaction');
+	my $root = tampered(($parallel =~ s/SET /SET LOCAL /gr)
+		  . "UPDATE ledger.transactions SET merkle_root = sha256(merkle_root) WHERE revision_count = 12000",
+		"ledger_verify('chain')", 'transactions');
+	like($root->{message}, qr/at transaction \d+$/, 'in parallel, a changed root of a large transaction is found');
+	like($root->{detail}, qr/Merkle root of its revisions does not match/,
+		'in parallel, the report says the root does not match');
+	like($root->{stderr}, qr/of them by parallel workers/, 'in parallel, with subtrees hashed by the workers');
 	$before = $node->safe_psql('postgres', $temp_files);
 	($ret, $out, $err) = $node->psql('postgres', "SET maintenance_work_mem = '1MB'; $parallel $chain");
 	is($out, $serial, 'in parallel under 1 MB, the bulk revisions verify the same');
