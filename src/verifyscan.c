@@ -15,12 +15,14 @@
  * out like a parallel sequential scan: the leader and its workers take
  * blocks of the journal from one parallel scan, each worker sorts its
  * records in runs and sends them to the leader through a message queue,
- * and the leader merges them with its own (revsort.c).  Every participant keeps the first
- * failure and the first revision without an entry in key order, and the
- * leader keeps the first of those; so the error reported does not depend
- * on who read which block.  Only level chain runs in parallel: level
- * full opens payloads, and a worker would have to unwrap the root key
- * through the key provider again (docs/internals.md).
+ * and the leader merges them with its own (revsort.c).  Every participant
+ * keeps the first failure and the first revision without an entry in key
+ * order, and the leader keeps the first of those; so the error reported
+ * does not depend on who read which block.  The workers then stay, to
+ * hash subtrees of large transactions for the leader's walk of the
+ * chain.  Only level chain runs in parallel: level full opens payloads,
+ * and a worker would have to unwrap the root key through the key
+ * provider again (docs/internals.md).
  *
  *-------------------------------------------------------------------------
  */
@@ -350,17 +352,39 @@ put_record(Scanner *s, int64 seq, LedgerRevRecord *rec, const char *problem)
 		send_run(s);
 }
 
-/* The place of the first entry with this xid, or -1. */
+/*
+ * The place of the first entry with this xid, or -1: a binary search
+ * within the span that galloping from the hint finds, since concurrent
+ * writers leave the xids of neighbouring rows close, not equal.
+ */
 static int64
 xidmap_find(XidMap *m, uint64 xid)
 {
-	int64		lo = 0;
-	int64		hi = m->n;
+	int64		lo = 0;			/* every entry below lo has a lower xid */
+	int64		hi = m->n;		/* every entry from hi on has xid or above */
+	int64		step = 1;
 
-	for (int64 i = m->hint; i < m->n && i <= m->hint + 1; i++)
+	if (m->n == 0)
+		return -1;
+	if (m->entries[m->hint].xid < xid)
 	{
-		if (m->entries[i].xid == xid && (i == 0 || m->entries[i - 1].xid != xid))
-			return m->hint = i;
+		lo = m->hint + 1;
+		while (lo + step - 1 < m->n && m->entries[lo + step - 1].xid < xid)
+		{
+			lo += step;
+			step *= 2;
+		}
+		hi = Min(lo + step - 1, m->n);
+	}
+	else
+	{
+		hi = m->hint;
+		while (hi - step >= 0 && m->entries[hi - step].xid >= xid)
+		{
+			hi -= step;
+			step *= 2;
+		}
+		lo = Max(hi - step + 1, 0);
 	}
 	while (lo < hi)
 	{
@@ -523,6 +547,21 @@ plan_workers(Relation journal, bool full)
 	return n;
 }
 
+/*
+ * A worker's queue was detached before it was done: it failed, and its
+ * error, if it sent one, is raised here; or it was terminated.  Waiting
+ * for the workers instead could wait for ever on one blocked sending.
+ */
+static pg_attribute_noreturn() void
+worker_lost(void)
+{
+	CHECK_FOR_INTERRUPTS();
+	ereport(ERROR,
+			(errcode(ERRCODE_INTERNAL_ERROR),
+			 errmsg("ledger_verify: a parallel worker stopped before it was done"),
+			 errhint("Run it again; with max_parallel_maintenance_workers = 0 it runs without workers.")));
+}
+
 /* The end of a worker's findings, merged into the leader's. */
 static void
 take_result(LedgerJournalPass *pass, const WorkerResult *r, MemoryContext cxt)
@@ -555,25 +594,21 @@ read_workers(LedgerVerifyWorkers *w, LedgerJournalPass *pass, MemoryContext cxt,
 				const char *msg = data;
 
 				got = true;
-				if (msg[0] == MSG_DONE && len == sizeof(WorkerResult))
+				if (len == sizeof(WorkerResult) && msg[0] == MSG_DONE)
 				{
 					take_result(pass, data, cxt);
 					w->done[i] = true;
 					w->ndone++;
 					break;
 				}
-				if (msg[0] != MSG_RUN || len < offsetof(RunMessage, recs) ||
+				if (len < offsetof(RunMessage, recs) || msg[0] != MSG_RUN ||
 					(len - offsetof(RunMessage, recs)) % sizeof(LedgerRevRecord) != 0)
 					elog(ERROR, "ledger_verify: unexpected message from a parallel worker");
 				ledger_revsort_put_run(pass->revs, ((const RunMessage *) data)->recs,
 									   (len - offsetof(RunMessage, recs)) / sizeof(LedgerRevRecord));
 			}
 			if (res == SHM_MQ_DETACHED && !w->done[i])
-			{
-				/* it failed: its error reaches us when we wait for it */
-				WaitForParallelWorkersToFinish(w->pcxt);
-				elog(ERROR, "ledger_verify: a parallel worker stopped before it was done");
-			}
+				worker_lost();
 		}
 		if (!wait)
 			return;
@@ -611,8 +646,11 @@ launch_workers(LedgerVerifyWorkers *w, Relation journal, int n,
 	shared = shm_toc_allocate(w->pcxt->toc, sizeof(VerifyShared));
 	shared->journal = RelationGetRelid(journal);
 	shared->transactions = ledger_relation_oid("transactions");
-	/* the leader holds the runs: each worker's own share is kept small */
-	shared->run_records = Max(Min((int64) maintenance_work_mem * 1024 / (4 * (n + 1)),
+	/*
+	 * The leader holds the runs: a worker sorts half its share at a time,
+	 * but no more than the leader would take in one message.
+	 */
+	shared->run_records = Max(Min((int64) maintenance_work_mem * 1024 / (2 * (n + 1)),
 								  RUN_MAX_BYTES) / (int64) sizeof(LedgerRevRecord), 1024);
 	pg_atomic_init_u64(&shared->scanned, 0);
 	shm_toc_insert(w->pcxt->toc, KEY_SHARED, shared);
@@ -640,6 +678,8 @@ launch_workers(LedgerVerifyWorkers *w, Relation journal, int n,
 		w->jobs[i] = shm_mq_attach(job, w->pcxt->seg, NULL);
 	}
 	LaunchParallelWorkers(w->pcxt);
+	/* as nbtsort does: one that cannot start is an error now, not a hang later */
+	WaitForParallelWorkersToAttach(w->pcxt);
 	w->n = w->pcxt->nworkers_launched;
 	for (int i = 0; i < w->n; i++)
 	{
@@ -671,7 +711,7 @@ serve_subtrees(shm_mq_handle *jobs, shm_mq_handle *out)
 	while (shm_mq_receive(jobs, &len, &data, false) == SHM_MQ_SUCCESS)
 	{
 		const TreeJob *job = data;
-		TreeRoot	r;
+		TreeRoot	r = {0};
 
 		if (len < offsetof(TreeJob, leaves) || job->type != MSG_TREE ||
 			(len - offsetof(TreeJob, leaves)) % LEDGER_HASH_LEN != 0)
@@ -759,8 +799,8 @@ ledger_read_journal(bool full, LedgerJournalPass *pass)
 	/* as in a parallel index build, the leader may leave the scan to them */
 	leader_scans = (w == NULL || w->n == 0 || parallel_leader_participation);
 	ereport(DEBUG1,
-			(errmsg_internal("ledger_verify: journal read by %d parallel workers (of %d planned)%s",
-							 w ? w->n : 0, planned, leader_scans ? " and the leader" : "")));
+			(errmsg_internal("ledger_verify: the journal is read by %s%d of %d planned parallel workers",
+							 leader_scans ? "the leader and " : "", w ? w->n : 0, planned)));
 	if (leader_scans)
 	{
 		Scanner    *s = palloc(sizeof(Scanner));
@@ -799,10 +839,7 @@ send_subtree(LedgerVerifyWorkers *w, int i, const uint8 (*leaves)[LEDGER_HASH_LE
 	iov[1].data = (const char *) leaves[range[0]];
 	iov[1].len = (range[1] - range[0]) * LEDGER_HASH_LEN;
 	if (shm_mq_sendv(w->jobs[i], iov, 2, false, true) != SHM_MQ_SUCCESS)
-	{
-		WaitForParallelWorkersToFinish(w->pcxt);
-		elog(ERROR, "ledger_verify: a parallel worker stopped before it was done");
-	}
+		worker_lost();
 }
 
 /* A worker's answer, if it has one. */
@@ -818,8 +855,7 @@ take_subtree(LedgerVerifyWorkers *w, int i, uint8 (*roots)[LEDGER_HASH_LEN])
 		case SHM_MQ_WOULD_BLOCK:
 			return false;
 		case SHM_MQ_DETACHED:
-			WaitForParallelWorkersToFinish(w->pcxt);
-			elog(ERROR, "ledger_verify: a parallel worker stopped before it was done");
+			worker_lost();
 		case SHM_MQ_SUCCESS:
 			break;
 	}
@@ -890,7 +926,7 @@ ledger_verify_tree_root(LedgerVerifyWorkers *w, const uint8 (*leaves)[LEDGER_HAS
 	if (!merkle_root_of_subtrees(n, TREE_DEPTH, roots, root))
 		elog(ERROR, "SHA-256 failed");
 	ereport(DEBUG1,
-			(errmsg_internal("ledger_verify: a tree of %lld revisions hashed in %d subtrees, %d of them by parallel workers",
+			(errmsg_internal("ledger_verify: a tree of %lld revisions is hashed in %d subtrees, %d of them by parallel workers",
 							 (long long) n, nsub, sent)));
 }
 

@@ -94,7 +94,7 @@ sub detects
 		$settings = $in_parallel;
 		my $p = tampered($change, $verify, @rels);
 		$settings = '';
-		like($p->{stderr}, qr/journal read by 1 parallel workers \(of 1 planned\)\n/,
+		like($p->{stderr}, qr/the journal is read by 1 of 1 planned parallel workers\n/,
 			"$name: in parallel, a worker reads the journal");
 		is(join('|', @$p{qw(sqlstate message detail)}), join('|', @$e{qw(sqlstate message detail)}),
 			"$name: in parallel, the same report");
@@ -313,11 +313,11 @@ is($node->safe_psql('postgres', q{SELECT revisions FROM ledger_verify('full')}),
 	  . "SET client_min_messages = debug1;";
 	my ($ret, $out, $err) = $node->psql('postgres', "$parallel $chain");
 	is($out, $serial, 'in parallel, the bulk revisions verify the same');
-	like($err, qr/journal read by 2 parallel workers \(of 2 planned\) and the leader/,
+	like($err, qr/the journal is read by the leader and 2 of 2 planned parallel workers/,
 		'two parallel workers and the leader read the journal');
 	# Each bulk transaction's tree (12,000 leaves) is cut into subtrees
 	# that the workers hash with the leader.
-	like($err, qr/a tree of 12000 revisions hashed in 8 subtrees, [1-8] of them by parallel workers/,
+	like($err, qr/a tree of 12000 revisions is hashed in 8 subtrees, [1-8] of them by parallel workers/,
 		'the workers hash subtrees of a large transaction');
 	my $root = tampered(($parallel =~ s/SET /SET LOCAL /gr)
 		  . "UPDATE ledger.transactions SET merkle_root = sha256(merkle_root) WHERE revision_count = 12000",
@@ -335,7 +335,7 @@ is($node->safe_psql('postgres', q{SELECT revisions FROM ledger_verify('full')}),
 		"ledger_verify('chain')");
 	is(join('|', @$p{qw(sqlstate message detail)}), join('|', @$e{qw(sqlstate message detail)}),
 		'in parallel under 1 MB, the same revision is reported');
-	like($p->{stderr}, qr/journal read by 2 parallel workers/, 'in parallel under 1 MB, with two workers');
+	like($p->{stderr}, qr/read by the leader and 2 of 2 planned parallel workers/, 'in parallel under 1 MB, with two workers');
 	$node->safe_psql('postgres', q{SELECT ledger_set_deletion_protection('bulk', false); DROP TABLE bulk});
 }
 
