@@ -370,11 +370,18 @@ static void
 stored_hash(Datum d, bool isnull, uint8 *out, const char *kind, int64 number)
 {
 	if (!ledger_hash_from_datum(d, isnull, out))
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("ledger chain is damaged: %s %lld has no valid hash",
-						kind, (long long) number),
-				 errhint("Run ledger_verify() to locate the damage.")));
+		ledger_damaged_hash(kind, number);
+}
+
+/* A row of ledger.transactions ("transaction") or ledger.blocks lacks a hash. */
+void
+ledger_damaged_hash(const char *kind, int64 number)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("ledger chain is damaged: %s %lld has no valid hash",
+					kind, (long long) number),
+			 errhint("Run ledger_verify() to locate the damage.")));
 }
 
 /* A block's tree nodes: a whole number of hashes, at most one per level. */

@@ -512,6 +512,7 @@ extern void ledger_merkle_root(uint8 (*hashes)[LEDGER_HASH_LEN], int64 n,
 extern void ledger_merkle_root_of_leaves(const uint8 (*leaves)[LEDGER_HASH_LEN],
 										 int64 n, uint8 *root);
 extern int64 ledger_unix_micros(TimestampTz t);
+extern void ledger_damaged_hash(const char *kind, int64 number) pg_attribute_noreturn();
 extern Datum ledger_hash_datum(const uint8 *hash);
 extern bool ledger_hash_from_datum(Datum d, bool isnull, uint8 *out);
 extern void ledger_entry_hash(const LedgerTxnEntry *e, uint8 *out);
@@ -553,6 +554,8 @@ extern void ledger_parse_digest(Jsonb *jb, ChainDigest *d);
 /* revsort.c: ledger_verify()'s revisions in the order of the chain */
 #define LEDGER_REV_FAILED	0x01	/* its check failed: see verify.c */
 #define LEDGER_REV_REDACTED	0x02	/* its payload was redacted */
+#define LEDGER_REV_ENTRY	0x04	/* not a revision: its transaction's entry */
+#define LEDGER_REV_DAMAGED	0x08	/* an entry whose stored root is no hash */
 typedef struct LedgerRevRecord
 {
 	int64		seq;			/* of its transaction entry */
@@ -588,6 +591,7 @@ typedef struct LedgerJournalPass
 	char	   *failure_detail;
 } LedgerJournalPass;
 extern void ledger_read_journal(bool full, LedgerJournalPass *pass);
+extern void ledger_rev_record_entry(const LedgerRevRecord *r, LedgerTxnEntry *e);
 extern void ledger_verify_tree_root(LedgerVerifyWorkers *w,
 									const uint8 (*leaves)[LEDGER_HASH_LEN],
 									int64 n, uint8 *root);

@@ -69,7 +69,6 @@ typedef struct Verify
 	ChainDigest digest;			/* block -1: no digest given */
 	bool		digest_found;
 	Cursor		blocks_c;
-	Cursor		entries_c;
 	LedgerJournalPass journal;	/* every revision's record, and findings */
 } Verify;
 
@@ -182,7 +181,8 @@ check_entry(Verify *v, const LedgerTxnEntry *e, uint8 *entry_hash)
 	int64		max = 0;
 	uint8		root[LEDGER_HASH_LEN];
 
-	while ((rec = ledger_revsort_peek(v->journal.revs)) != NULL && rec->seq == e->seq)
+	while ((rec = ledger_revsort_peek(v->journal.revs)) != NULL && rec->seq == e->seq &&
+		   !(rec->flags & LEDGER_REV_ENTRY))
 	{
 		if (n == max)
 		{
@@ -209,18 +209,22 @@ check_entry(Verify *v, const LedgerTxnEntry *e, uint8 *entry_hash)
 	v->transactions++;
 }
 
-/* The next entry if its number is at most max_seq. */
+/*
+ * The next entry if its number is at most max_seq: entries come in the
+ * sort of the revisions, each just before its own.
+ */
 static bool
 next_entry(Verify *v, int64 max_seq, LedgerTxnEntry *e)
 {
-	HeapTuple	tup = cursor_peek(&v->entries_c);
+	const LedgerRevRecord *rec = ledger_revsort_peek(v->journal.revs);
 
-	if (tup == NULL)
+	if (rec == NULL || rec->seq > max_seq)
 		return false;
-	ledger_deform_entry(v->entries_c.tt->tupdesc, tup, e);
-	if (e->seq > max_seq)
-		return false;
-	v->entries_c.pos++;
+	if (!(rec->flags & LEDGER_REV_ENTRY))
+		elog(ERROR, "ledger_verify: revision records of transaction %lld come without its entry",
+			 (long long) rec->seq);
+	ledger_rev_record_entry(rec, e);
+	ledger_revsort_next(v->journal.revs);
 	return true;
 }
 
@@ -310,7 +314,6 @@ check_chain(Verify *v)
 	LedgerTxnEntry e;
 
 	cursor_open(&v->blocks_c, "SELECT * FROM ledger.blocks ORDER BY block_number");
-	cursor_open(&v->entries_c, "SELECT * FROM ledger.transactions ORDER BY seq");
 	ledger_read_journal(v->full, &v->journal);
 	if (v->journal.orphan_found)
 		fail(revision_place(&v->journal.orphan), "No transaction entry covers this revision.");

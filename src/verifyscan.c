@@ -433,9 +433,42 @@ scan_revision(Scanner *s, TupleTableSlot *slot)
 		put_record(s, s->entries.entries[i].seq, &rec, problem);
 }
 
-/* Every transaction entry by xid, from a scan of ledger.transactions. */
+/*
+ * The walk of the chain takes the entries in order from the same sort as
+ * the revisions, each as a record that sorts before its revisions: no
+ * table id is below PG_INT64_MIN.
+ */
 static void
-map_entries(Scanner *s, Oid relid)
+entry_record(const LedgerTxnEntry *e, bool damaged, LedgerRevRecord *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->seq = e->seq;
+	r->table_id = PG_INT64_MIN;
+	r->doc_id = e->committed_at;
+	r->version = e->revision_count;
+	r->flags = LEDGER_REV_ENTRY | (damaged ? LEDGER_REV_DAMAGED : 0);
+	memcpy(r->leaf, e->merkle_root, LEDGER_HASH_LEN);
+}
+
+void
+ledger_rev_record_entry(const LedgerRevRecord *r, LedgerTxnEntry *e)
+{
+	Assert(r->flags & LEDGER_REV_ENTRY);
+	if (r->flags & LEDGER_REV_DAMAGED)
+		ledger_damaged_hash("transaction", r->seq);
+	memset(e, 0, sizeof(*e));
+	e->seq = r->seq;
+	e->committed_at = r->doc_id;
+	e->revision_count = r->version;
+	memcpy(e->merkle_root, r->leaf, LEDGER_HASH_LEN);
+}
+
+/*
+ * Every transaction entry by xid, from a scan of ledger.transactions; in
+ * the leader, each entry also goes to the sort as a record.
+ */
+static void
+map_entries(Scanner *s, Oid relid, LedgerRevSort *entries)
 {
 	Relation	rel = table_open(relid, AccessShareLock);
 	TableScanDesc scan = table_beginscan(rel, GetActiveSnapshot(), 0, NULL);
@@ -446,15 +479,32 @@ map_entries(Scanner *s, Oid relid)
 	m->entries = palloc(sizeof(XidSeq) * size);
 	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
 	{
+		const Datum *values = slot->tts_values;
+
 		if (m->n == size)
 		{
 			size *= 2;
 			m->entries = repalloc_huge(m->entries, sizeof(XidSeq) * size);
 		}
-		slot_getsomeattrs(slot, Anum_txn_xid);
-		m->entries[m->n].xid = U64FromFullTransactionId(DatumGetFullTransactionId(slot->tts_values[Anum_txn_xid - 1]));
-		m->entries[m->n].seq = DatumGetInt64(slot->tts_values[Anum_txn_seq - 1]);
+		slot_getallattrs(slot);
+		m->entries[m->n].xid = U64FromFullTransactionId(DatumGetFullTransactionId(values[Anum_txn_xid - 1]));
+		m->entries[m->n].seq = DatumGetInt64(values[Anum_txn_seq - 1]);
 		m->n++;
+		if (entries != NULL)
+		{
+			LedgerTxnEntry e;
+			LedgerRevRecord r;
+			bool		damaged;
+
+			e.seq = DatumGetInt64(values[Anum_txn_seq - 1]);
+			e.committed_at = DatumGetTimestampTz(values[Anum_txn_committed_at - 1]);
+			e.revision_count = DatumGetInt32(values[Anum_txn_revision_count - 1]);
+			damaged = !ledger_hash_from_datum(values[Anum_txn_merkle_root - 1],
+											  slot->tts_isnull[Anum_txn_merkle_root - 1],
+											  e.merkle_root);
+			entry_record(&e, damaged, &r);
+			ledger_revsort_put(entries, &r);
+		}
 		CHECK_FOR_INTERRUPTS();
 	}
 	ExecDropSingleTupleTableSlot(slot);
@@ -465,7 +515,7 @@ map_entries(Scanner *s, Oid relid)
 
 static void
 scanner_init(Scanner *s, bool full, LedgerJournalPass *pass,
-			 VerifyShared *shared, Oid transactions)
+			 VerifyShared *shared, Oid transactions, LedgerRevSort *entries)
 {
 	memset(s, 0, sizeof(Scanner));
 	s->full = full;
@@ -475,7 +525,7 @@ scanner_init(Scanner *s, bool full, LedgerJournalPass *pass,
 									   ALLOCSET_DEFAULT_SIZES);
 	s->shared = shared;
 	s->reported = GetCurrentTimestamp();
-	map_entries(s, transactions);
+	map_entries(s, transactions, entries);
 }
 
 static void
@@ -748,7 +798,7 @@ ledger_verify_worker(dsm_segment *seg, shm_toc *toc)
 	shm_mq_set_sender(mq, MyProc);
 	shm_mq_set_receiver(jobmq, MyProc);
 	memset(&pass, 0, sizeof(pass));
-	scanner_init(s, false, &pass, shared, shared->transactions);	/* chain */
+	scanner_init(s, false, &pass, shared, shared->transactions, NULL);	/* chain */
 	s->out = shm_mq_attach(mq, seg, NULL);
 	s->run_max = shared->run_records;
 	s->run = palloc(offsetof(RunMessage, recs) + sizeof(LedgerRevRecord) * s->run_max);
@@ -787,6 +837,7 @@ ledger_read_journal(bool full, LedgerJournalPass *pass)
 	LedgerVerifyWorkers *w = NULL;
 	ParallelTableScanDesc pscan = NULL;
 	bool		leader_scans;
+	Scanner    *s = palloc(sizeof(Scanner));
 
 	memset(pass, 0, sizeof(*pass));
 	pass->revs = ledger_revsort_begin(maintenance_work_mem);
@@ -801,20 +852,20 @@ ledger_read_journal(bool full, LedgerJournalPass *pass)
 	ereport(DEBUG1,
 			(errmsg_internal("ledger_verify: the journal is read by %s%d of %d planned parallel workers",
 							 leader_scans ? "the leader and " : "", w ? w->n : 0, planned)));
+	/* the entries go to the sort here, whoever reads the journal */
+	scanner_init(s, full, pass, w ? w->shared : NULL, ledger_relation_oid("transactions"),
+				 pass->revs);
 	if (leader_scans)
 	{
-		Scanner    *s = palloc(sizeof(Scanner));
-		TableScanDesc scan;
-
-		scanner_init(s, full, pass, w ? w->shared : NULL, ledger_relation_oid("transactions"));
-		scan = pscan != NULL ? table_beginscan_parallel(journal, pscan) :
+		TableScanDesc scan = pscan != NULL ? table_beginscan_parallel(journal, pscan) :
 			table_beginscan(journal, GetActiveSnapshot(), 0, NULL);
+
 		scan_rows(s, scan, w && w->n > 0 ? w : NULL);
 		table_endscan(scan);
-		MemoryContextDelete(s->row_cxt);
-		pfree(s->entries.entries);
-		pfree(s);
 	}
+	MemoryContextDelete(s->row_cxt);
+	pfree(s->entries.entries);
+	pfree(s);
 	if (w != NULL)
 		read_workers(w, pass, CurrentMemoryContext, true);
 	table_close(journal, AccessShareLock);

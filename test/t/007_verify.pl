@@ -162,6 +162,20 @@ detects('a stored Merkle root of a transaction',
 	"ledger_verify('chain')",
 	qr/at transaction \d+$/, qr/Merkle root of its revisions/, 'transactions');
 
+# A stored root that is no hash at all is named where the walk reaches it.
+for my $mode ('', $in_parallel)
+{
+	$settings = $mode;
+	my $e = tampered("UPDATE ledger.transactions SET merkle_root = '\\x00'::bytea "
+		  . "WHERE seq = (SELECT min(seq) FROM ledger.transactions)",
+		"ledger_verify('chain')", 'transactions');
+	$settings = '';
+	my $how = $mode ? 'in parallel' : 'alone';
+	is($e->{sqlstate}, 'XX001', "a root that is no hash, $how: reported as data corruption");
+	like($e->{message}, qr/^ledger chain is damaged: transaction \d+ has no valid hash$/,
+		"a root that is no hash, $how: the report names the transaction");
+}
+
 detects('a removed block',
 	'DELETE FROM ledger.blocks WHERE block_number = 1',
 	"ledger_verify('chain')",
