@@ -296,9 +296,17 @@ test_chain() {
 	bytes=$(bq "SELECT coalesce(sum(length(payload)), 0) FROM ledger.journal")
 	R[chain:revs]=$revs
 	bq "CHECKPOINT" >/dev/null
-	ms=$(timed_ms "SELECT revisions FROM ledger_verify('chain')")
+	# Three runs, the median reported: one run of two seconds moves by a
+	# third with this machine's load.
+	local runs=()
+	for _ in 1 2 3; do runs+=("$(timed_ms "SELECT revisions FROM ledger_verify('chain')")"); done
+	mapfile -t runs < <(printf '%s\n' "${runs[@]}" | sort -g)
+	ms=${runs[1]}
 	R[chain:chain]=$(calc "$revs / ($ms / 1000)")
 	R[chain:chainms]=$ms
+	R[chain:chainrange]="$(fmt '%.0f' "${runs[0]}") to $(fmt '%.0f' "${runs[2]}") ms"
+	R[chain:workers]=$(bq "SELECT least(current_setting('max_parallel_maintenance_workers')::int,
+		current_setting('max_parallel_workers')::int)")
 	ms=$(timed_ms "SELECT revisions FROM ledger_verify('full')")
 	R[chain:full]=$(calc "$revs / ($ms / 1000)")
 	R[chain:fullmb]=$(calc "$bytes / 1048576 / ($ms / 1000)")
@@ -508,7 +516,7 @@ chain_table() {
 	echo "| verifiable history | figure | target | |"
 	echo "|---|---|---|---|"
 	echo "| seal lag, commit to sealed block (ledger.seal_interval = 1 s) | ${R[chain:lag]} | max < 2 s (transactions under 1000 revisions: $(fmt '%.3f' "${R[chain:lagmax]:-0}") s) | $lagv |"
-	echo "| \`ledger_verify('chain')\`, ${R[chain:revs]} revisions | $(fmt '%.0f' "${R[chain:chain]}") revisions/s ($(fmt '%.0f' "${R[chain:chainms]}") ms) | ≥ 1,000,000/s | $chainv |"
+	echo "| \`ledger_verify('chain')\`, ${R[chain:revs]} revisions | $(fmt '%.0f' "${R[chain:chain]}") revisions/s (median of 3 runs: $(fmt '%.0f' "${R[chain:chainms]}") ms, all ${R[chain:chainrange]}; the backend and up to ${R[chain:workers]} parallel workers) | ≥ 1,000,000/s | $chainv |"
 	echo "| \`ledger_verify('full')\`, same | $(fmt '%.0f' "${R[chain:full]}") revisions/s, $(fmt '%.1f' "${R[chain:fullmb]}") MB/s of payload ($(fmt '%.0f' "${R[chain:fullms]}") ms, one core) | ≥ 512 MB/s per core | $fullv |"
 	echo "| \`ledger_verify('full')\`, $BENCH_LARGE_ROWS rows of 4 kB in a database of their own ($(fmt '%.0f' "$(calc "${R[chain:largebytes]} / 1048576")") MB of payload) | $(fmt '%.1f' "${R[chain:largemb]}") MB/s of payload ($(fmt '%.0f' "${R[chain:largems]}") ms, one core) | ≥ 512 MB/s per core | $largev |"
 	echo "| \`ledger_proof()\`, ${R[chain:proofs]} random revisions | $(fmt '%.2f' "${R[chain:proofms]}") ms per proof, $(fmt '%.0f' "${R[chain:proofbytes]}") B of JSON on average | none | - |"
