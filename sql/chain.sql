@@ -163,6 +163,11 @@ SET LOCAL max_parallel_maintenance_workers = 2;
 SET LOCAL parallel_leader_participation = off;
 SELECT (SELECT row(revisions, transactions, blocks, unsealed_transactions) FROM ledger_verify('chain'))
        = (SELECT row(s.*) FROM serial_chain s) AS parallel_same;
+-- Planned, but no worker slot free: the backend reads the journal alone.
+SET LOCAL max_parallel_workers = 0;
+SET LOCAL parallel_leader_participation = on;
+SELECT (SELECT row(revisions, transactions, blocks, unsealed_transactions) FROM ledger_verify('chain'))
+       = (SELECT row(s.*) FROM serial_chain s) AS no_worker_same;
 COMMIT;
 
 -- A database whose extension objects predate the chain (an earlier

@@ -70,6 +70,8 @@ typedef struct Verify
 	bool		digest_found;
 	Cursor		blocks_c;
 	LedgerJournalPass journal;	/* every revision's record, and findings */
+	uint8		(*leaves)[LEDGER_HASH_LEN];	/* of one entry; kept for the next */
+	int64		max_leaves;
 } Verify;
 
 static void
@@ -176,21 +178,19 @@ static void
 check_entry(Verify *v, const LedgerTxnEntry *e, uint8 *entry_hash)
 {
 	const LedgerRevRecord *rec;
-	uint8		(*leaves)[LEDGER_HASH_LEN] = NULL;
 	int64		n = 0;
-	int64		max = 0;
 	uint8		root[LEDGER_HASH_LEN];
 
 	while ((rec = ledger_revsort_peek(v->journal.revs)) != NULL && rec->seq == e->seq &&
 		   !(rec->flags & LEDGER_REV_ENTRY))
 	{
-		if (n == max)
+		if (n == v->max_leaves)
 		{
-			max = Max(64, max * 2);
-			leaves = leaves == NULL ? palloc(sizeof(*leaves) * max) :
-				repalloc_huge(leaves, sizeof(*leaves) * max);
+			v->max_leaves = Max(64, v->max_leaves * 2);
+			v->leaves = v->leaves == NULL ? palloc(sizeof(*v->leaves) * v->max_leaves) :
+				repalloc_huge(v->leaves, sizeof(*v->leaves) * v->max_leaves);
 		}
-		take_revision(v, rec, leaves[n++]);
+		take_revision(v, rec, v->leaves[n++]);
 		ledger_revsort_next(v->journal.revs);
 		report_progress(v);
 	}
@@ -198,13 +198,11 @@ check_entry(Verify *v, const LedgerTxnEntry *e, uint8 *entry_hash)
 		fail(psprintf("transaction %lld", (long long) e->seq),
 			 psprintf("The entry counts %d revisions, the journal holds %lld.",
 					  e->revision_count, (long long) n));
-	ledger_verify_tree_root(v->journal.workers, (const uint8 (*)[LEDGER_HASH_LEN]) leaves,
+	ledger_verify_tree_root(v->journal.workers, (const uint8 (*)[LEDGER_HASH_LEN]) v->leaves,
 							n, root);
 	if (memcmp(root, e->merkle_root, LEDGER_HASH_LEN) != 0)
 		fail(psprintf("transaction %lld", (long long) e->seq),
 			 "The Merkle root of its revisions does not match the entry.");
-	if (leaves != NULL)
-		pfree(leaves);
 	ledger_entry_hash(e, entry_hash);
 	v->transactions++;
 }

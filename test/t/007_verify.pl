@@ -350,6 +350,15 @@ is($node->safe_psql('postgres', q{SELECT revisions FROM ledger_verify('full')}),
 	is(join('|', @$p{qw(sqlstate message detail)}), join('|', @$e{qw(sqlstate message detail)}),
 		'in parallel under 1 MB, the same revision is reported');
 	like($p->{stderr}, qr/read by the leader and 2 of 2 planned parallel workers/, 'in parallel under 1 MB, with two workers');
+
+	# Cancelled in parallel: the workers go with the statement, and the
+	# next check runs as before.
+	my $cancel = psql_error($node, "SET statement_timeout = '1ms'; $parallel $chain");
+	is($cancel->{sqlstate}, '57014', 'a parallel check can be cancelled');
+	ok($node->poll_query_until('postgres',
+			q{SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'parallel worker'}),
+		'no parallel worker outlives a cancelled check');
+	is($node->safe_psql('postgres', "$parallel $chain"), $serial, 'after a cancelled check, the next counts the same');
 	$node->safe_psql('postgres', q{SELECT ledger_set_deletion_protection('bulk', false); DROP TABLE bulk});
 }
 
