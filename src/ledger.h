@@ -582,7 +582,7 @@ typedef struct LedgerVerifyWorkers LedgerVerifyWorkers;
 typedef struct LedgerJournalPass
 {
 	LedgerRevSort *revs;		/* every revision's record */
-	int64		scanned;		/* journal rows read */
+	int64		scanned;		/* journal rows this process read */
 	LedgerVerifyWorkers *workers;	/* kept for the walk, or NULL */
 	bool		orphan_found;	/* a revision no entry covers */
 	LedgerRevRecord orphan;		/* the first such, in key order */

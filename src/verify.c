@@ -12,9 +12,10 @@
  *
  * verifyscan.c reads the journal once, in physical order and in parallel
  * where it is large: each revision is checked there, and becomes a small
- * record that revsort.c regroups by transaction.  Cursors then walk
- * blocks and entries in order, each entry
- * taking its records, so the first failure reported is the first in the
+ * record that revsort.c regroups by transaction, with a record for each
+ * transaction entry just before its revisions.  A cursor then walks the
+ * blocks in order, each taking its entries and each entry its records
+ * from the sort, so the first failure reported is the first in the
  * chain's order, wherever the journal keeps it.  docs/internals.md says
  * why, and what memory it takes.
  *

@@ -119,7 +119,6 @@ typedef struct VerifyShared
 typedef struct WorkerResult
 {
 	char		type;			/* MSG_DONE */
-	int64		scanned;
 	bool		orphan_found;
 	LedgerRevRecord orphan;
 	bool		failure_found;
@@ -486,7 +485,8 @@ map_entries(Scanner *s, Oid relid, LedgerRevSort *entries)
 			size *= 2;
 			m->entries = repalloc_huge(m->entries, sizeof(XidSeq) * size);
 		}
-		slot_getallattrs(slot);
+		/* a worker needs only the xid and seq, the leader the whole entry */
+		slot_getsomeattrs(slot, entries != NULL ? Anum_txn_merkle_root : Anum_txn_xid);
 		m->entries[m->n].xid = U64FromFullTransactionId(DatumGetFullTransactionId(values[Anum_txn_xid - 1]));
 		m->entries[m->n].seq = DatumGetInt64(values[Anum_txn_seq - 1]);
 		m->n++;
@@ -616,7 +616,6 @@ worker_lost(void)
 static void
 take_result(LedgerJournalPass *pass, const WorkerResult *r, MemoryContext cxt)
 {
-	pass->scanned += r->scanned;
 	if (r->orphan_found)
 		note_orphan(pass, &r->orphan);
 	if (r->failure_found)
@@ -813,7 +812,6 @@ ledger_verify_worker(dsm_segment *seg, shm_toc *toc)
 
 	memset(&r, 0, sizeof(r));
 	r.type = MSG_DONE;
-	r.scanned = pass.scanned;
 	r.orphan_found = pass.orphan_found;
 	r.orphan = pass.orphan;
 	r.failure_found = pass.failure_found;
