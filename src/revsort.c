@@ -14,6 +14,12 @@
  * array is sorted, and, if there are runs, becomes one more (in memory)
  * and all runs are merged.  A journal that fits is never written out.
  *
+ * Each run in a file holds a buffer of BLCKSZ while it is open, so their
+ * number is bounded: whenever "order" runs of one generation are in files,
+ * they are merged into one run of the next generation.  A huge journal
+ * under a small budget is thus merged in a few passes, as tuplesort does,
+ * with the buffers of at most (order - 1) runs per generation open.
+ *
  * tuplesort would do the same for tuples, at about twice the memory per
  * record (a SortTuple and a MinimalTuple header each), so the bench's
  * million revisions would spill to disk under the default
@@ -35,7 +41,17 @@ typedef struct Run
 	LedgerRevRecord *mem;
 	int64		n;
 	int64		pos;			/* next to read, in memory */
+	int			generation;		/* of a run in a file: merges behind it */
 } Run;
+
+/* The lowest records of several runs, in order. */
+typedef struct Merge
+{
+	Run		  **runs;
+	int			n;
+	LedgerRevRecord *heads;		/* each run's current record */
+	binaryheap *heap;			/* of run numbers, lowest head first */
+} Merge;
 
 struct LedgerRevSort
 {
@@ -46,10 +62,10 @@ struct LedgerRevSort
 	int64		max;			/* the memory budget, in records */
 	int64		held;			/* records in in-memory runs */
 	int64		pos;			/* next to read, with no runs */
+	int			order;			/* runs of a generation merged at once */
 	int			nruns;
-	Run		   *runs;
-	LedgerRevRecord *heads;		/* each run's current record */
-	binaryheap *merge;			/* of run numbers, lowest head first */
+	Run		  **runs;
+	Merge		merge;			/* of every run, once all are in */
 };
 
 static inline int
@@ -63,8 +79,13 @@ ledger_rev_record_cmp(const LedgerRevRecord *a, const LedgerRevRecord *b)
 {
 	int			c;
 
-	if ((c = cmp_int64(a->seq, b->seq)) != 0 ||
-		(c = cmp_int64(a->table_id, b->table_id)) != 0 ||
+	if ((c = cmp_int64(a->seq, b->seq)) != 0)
+		return c;
+	/* An entry precedes its revisions, whatever ids a forged row carries. */
+	if ((c = (int) ((b->flags & LEDGER_REV_ENTRY) != 0) -
+		 (int) ((a->flags & LEDGER_REV_ENTRY) != 0)) != 0)
+		return c;
+	if ((c = cmp_int64(a->table_id, b->table_id)) != 0 ||
 		(c = cmp_int64(a->doc_id, b->doc_id)) != 0)
 		return c;
 	return cmp_int64(a->version, b->version);
@@ -91,6 +112,8 @@ ledger_revsort_begin(int mem_kb)
 
 	s->cxt = CurrentMemoryContext;
 	s->max = Max((int64) mem_kb * 1024 / (int64) sizeof(LedgerRevRecord), 1024);
+	/* one merge's file buffers within an eighth of the budget */
+	s->order = (int) Max(6, Min((int64) mem_kb * 1024 / 8 / BLCKSZ, 500));
 	s->size = Min(s->max, 1024);
 	s->mem = palloc(sizeof(LedgerRevRecord) * s->size);
 	return s;
@@ -99,10 +122,80 @@ ledger_revsort_begin(int mem_kb)
 static Run *
 new_run(LedgerRevSort *s)
 {
-	s->runs = s->nruns == 0 ? MemoryContextAlloc(s->cxt, sizeof(Run)) :
-		repalloc(s->runs, sizeof(Run) * (s->nruns + 1));
-	memset(&s->runs[s->nruns], 0, sizeof(Run));
-	return &s->runs[s->nruns++];
+	Run		   *run = MemoryContextAllocZero(s->cxt, sizeof(Run));
+
+	s->runs = s->nruns == 0 ? MemoryContextAlloc(s->cxt, sizeof(Run *)) :
+		repalloc(s->runs, sizeof(Run *) * (s->nruns + 1));
+	s->runs[s->nruns++] = run;
+	return run;
+}
+
+static void
+rewind_run(Run *run)
+{
+	if (BufFileSeek(run->file, 0, 0, SEEK_SET) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not rewind a temporary file of ledger_verify: %m")));
+}
+
+static void merge_begin(Merge *m, Run **runs, int n);
+static const LedgerRevRecord *merge_peek(Merge *m);
+static void merge_next(Merge *m);
+static void merge_end(Merge *m);
+
+/* The runs of one generation in files, merged into one of the next. */
+static void
+merge_generation(LedgerRevSort *s, int generation)
+{
+	MemoryContext old = MemoryContextSwitchTo(s->cxt);
+	Run		  **members = palloc(sizeof(Run *) * s->nruns);
+	int			n = 0;
+	int			kept = 0;
+	Run		   *out;
+	Merge		m;
+	const LedgerRevRecord *r;
+
+	for (int i = 0; i < s->nruns; i++)
+	{
+		if (s->runs[i]->file != NULL && s->runs[i]->generation == generation)
+			members[n++] = s->runs[i];
+		else
+			s->runs[kept++] = s->runs[i];
+	}
+	s->nruns = kept;
+	out = new_run(s);
+	out->file = BufFileCreateTemp(false);
+	out->generation = generation + 1;
+	merge_begin(&m, members, n);
+	while ((r = merge_peek(&m)) != NULL)
+	{
+		BufFileWrite(out->file, unconstify(LedgerRevRecord *, r), sizeof(LedgerRevRecord));
+		out->n++;
+		merge_next(&m);
+	}
+	merge_end(&m);
+	for (int i = 0; i < n; i++)
+	{
+		BufFileClose(members[i]->file);
+		pfree(members[i]);
+	}
+	pfree(members);
+	rewind_run(out);
+	ereport(DEBUG1,
+			(errmsg_internal("ledger_verify: %d sorted runs of generation %d merged into one of %lld records",
+							 n, generation, (long long) out->n)));
+	MemoryContextSwitchTo(old);
+}
+
+static int
+runs_of_generation(LedgerRevSort *s, int generation)
+{
+	int			n = 0;
+
+	for (int i = 0; i < s->nruns; i++)
+		n += s->runs[i]->file != NULL && s->runs[i]->generation == generation;
+	return n;
 }
 
 /* Sorted records as a run in a temporary file. */
@@ -113,14 +206,14 @@ write_run(LedgerRevSort *s, const LedgerRevRecord *recs, int64 n)
 	Run		   *run = new_run(s);
 
 	run->file = BufFileCreateTemp(false);
+	run->n = n;
 	/* PG15 takes a non-const pointer; it only reads */
 	BufFileWrite(run->file, unconstify(LedgerRevRecord *, recs),
 				 sizeof(LedgerRevRecord) * n);
-	if (BufFileSeek(run->file, 0, 0, SEEK_SET) != 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not rewind a temporary file of ledger_verify: %m")));
+	rewind_run(run);
 	MemoryContextSwitchTo(old);
+	for (int g = 0; runs_of_generation(s, g) >= s->order; g++)
+		merge_generation(s, g);
 }
 
 void
@@ -165,19 +258,19 @@ ledger_revsort_put_run(LedgerRevSort *s, const LedgerRevRecord *recs, int64 n)
 
 /* The next record of a run into its head; false at the run's end. */
 static bool
-read_head(LedgerRevSort *s, int i)
+read_head(Merge *m, int i)
 {
-	Run		   *run = &s->runs[i];
+	Run		   *run = m->runs[i];
 	size_t		got;
 
 	if (run->file == NULL)
 	{
 		if (run->pos == run->n)
 			return false;
-		s->heads[i] = run->mem[run->pos++];
+		m->heads[i] = run->mem[run->pos++];
 		return true;
 	}
-	got = BufFileRead(run->file, &s->heads[i], sizeof(LedgerRevRecord));
+	got = BufFileRead(run->file, &m->heads[i], sizeof(LedgerRevRecord));
 	if (got == 0)
 		return false;
 	if (got != sizeof(LedgerRevRecord))
@@ -192,10 +285,49 @@ read_head(LedgerRevSort *s, int i)
 static int
 merge_cmp(Datum a, Datum b, void *arg)
 {
-	LedgerRevSort *s = arg;
+	Merge	   *m = arg;
 
-	return ledger_rev_record_cmp(&s->heads[DatumGetInt32(b)],
-								 &s->heads[DatumGetInt32(a)]);
+	return ledger_rev_record_cmp(&m->heads[DatumGetInt32(b)],
+								 &m->heads[DatumGetInt32(a)]);
+}
+
+static void
+merge_begin(Merge *m, Run **runs, int n)
+{
+	m->runs = runs;
+	m->n = n;
+	m->heads = palloc(sizeof(LedgerRevRecord) * Max(n, 1));
+	m->heap = binaryheap_allocate(Max(n, 1), merge_cmp, m);
+	for (int i = 0; i < n; i++)
+		if (read_head(m, i))
+			binaryheap_add_unordered(m->heap, Int32GetDatum(i));
+	binaryheap_build(m->heap);
+}
+
+static const LedgerRevRecord *
+merge_peek(Merge *m)
+{
+	if (binaryheap_empty(m->heap))
+		return NULL;
+	return &m->heads[DatumGetInt32(binaryheap_first(m->heap))];
+}
+
+static void
+merge_next(Merge *m)
+{
+	int			run = DatumGetInt32(binaryheap_first(m->heap));
+
+	if (read_head(m, run))
+		binaryheap_replace_first(m->heap, Int32GetDatum(run));
+	else
+		(void) binaryheap_remove_first(m->heap);
+}
+
+static void
+merge_end(Merge *m)
+{
+	pfree(m->heads);
+	binaryheap_free(m->heap);
 }
 
 /* Every record is in: sort them, or merge the runs. */
@@ -216,40 +348,25 @@ ledger_revsort_done(LedgerRevSort *s)
 	else
 		pfree(s->mem);
 	s->mem = NULL;
-	s->heads = palloc(sizeof(LedgerRevRecord) * s->nruns);
-	s->merge = binaryheap_allocate(s->nruns, merge_cmp, s);
-	for (int i = 0; i < s->nruns; i++)
-		if (read_head(s, i))
-			binaryheap_add_unordered(s->merge, Int32GetDatum(i));
-	binaryheap_build(s->merge);
+	merge_begin(&s->merge, s->runs, s->nruns);
 }
 
 /* The lowest record not yet passed, or NULL when all have been. */
 const LedgerRevRecord *
 ledger_revsort_peek(LedgerRevSort *s)
 {
-	if (s->merge == NULL)
+	if (s->nruns == 0)
 		return s->pos < s->n ? &s->mem[s->pos] : NULL;
-	if (binaryheap_empty(s->merge))
-		return NULL;
-	return &s->heads[DatumGetInt32(binaryheap_first(s->merge))];
+	return merge_peek(&s->merge);
 }
 
 void
 ledger_revsort_next(LedgerRevSort *s)
 {
-	int			run;
-
-	if (s->merge == NULL)
-	{
+	if (s->nruns == 0)
 		s->pos++;
-		return;
-	}
-	run = DatumGetInt32(binaryheap_first(s->merge));
-	if (read_head(s, run))
-		binaryheap_replace_first(s->merge, Int32GetDatum(run));
 	else
-		(void) binaryheap_remove_first(s->merge);
+		merge_next(&s->merge);
 }
 
 void
@@ -257,10 +374,11 @@ ledger_revsort_end(LedgerRevSort *s)
 {
 	for (int i = 0; i < s->nruns; i++)
 	{
-		if (s->runs[i].file != NULL)
-			BufFileClose(s->runs[i].file);
+		if (s->runs[i]->file != NULL)
+			BufFileClose(s->runs[i]->file);
 		else
-			pfree(s->runs[i].mem);
+			pfree(s->runs[i]->mem);
+		pfree(s->runs[i]);
 	}
 	if (s->mem != NULL)
 		pfree(s->mem);

@@ -301,6 +301,7 @@ check_block(Verify *v, const LedgerBlock *b)
 	}
 	if (hashes != NULL)
 		pfree(hashes);
+	pfree(place);
 	v->last = *b;
 	v->blocks++;
 }

@@ -434,15 +434,14 @@ scan_revision(Scanner *s, TupleTableSlot *slot)
 
 /*
  * The walk of the chain takes the entries in order from the same sort as
- * the revisions, each as a record that sorts before its revisions: no
- * table id is below PG_INT64_MIN.
+ * the revisions, each as a record that sorts before its revisions
+ * (ledger_rev_record_cmp() orders by the entry flag after seq).
  */
 static void
 entry_record(const LedgerTxnEntry *e, bool damaged, LedgerRevRecord *r)
 {
 	memset(r, 0, sizeof(*r));
 	r->seq = e->seq;
-	r->table_id = PG_INT64_MIN;
 	r->doc_id = e->committed_at;
 	r->version = e->revision_count;
 	r->flags = LEDGER_REV_ENTRY | (damaged ? LEDGER_REV_DAMAGED : 0);
@@ -700,7 +699,8 @@ launch_workers(LedgerVerifyWorkers *w, Relation journal, int n,
 	 * but no more than the leader would take in one message.
 	 */
 	shared->run_records = Max(Min((int64) maintenance_work_mem * 1024 / (2 * (n + 1)),
-								  RUN_MAX_BYTES) / (int64) sizeof(LedgerRevRecord), 1024);
+								  RUN_MAX_BYTES - offsetof(RunMessage, recs)) /
+							  (int64) sizeof(LedgerRevRecord), 1024);
 	pg_atomic_init_u64(&shared->scanned, 0);
 	shm_toc_insert(w->pcxt->toc, KEY_SHARED, shared);
 	w->shared = shared;
@@ -793,12 +793,15 @@ ledger_verify_worker(dsm_segment *seg, shm_toc *toc)
 	Relation	journal;
 	TableScanDesc scan;
 	WorkerResult r;
+	shm_mq_handle *out;
 
 	shm_mq_set_sender(mq, MyProc);
 	shm_mq_set_receiver(jobmq, MyProc);
+	/* attached first: should anything below fail, the leader sees us detach */
+	out = shm_mq_attach(mq, seg, NULL);
 	memset(&pass, 0, sizeof(pass));
 	scanner_init(s, false, &pass, shared, shared->transactions, NULL);	/* chain */
-	s->out = shm_mq_attach(mq, seg, NULL);
+	s->out = out;
 	s->run_max = shared->run_records;
 	s->run = palloc(offsetof(RunMessage, recs) + sizeof(LedgerRevRecord) * s->run_max);
 	s->run->type = MSG_RUN;
@@ -891,6 +894,13 @@ send_subtree(LedgerVerifyWorkers *w, int i, const uint8 (*leaves)[LEDGER_HASH_LE
 		worker_lost();
 }
 
+/* A shm_mq message is at most MaxAllocSize: the leader hashes larger subtrees. */
+static bool
+job_fits(const uint64 *range)
+{
+	return (range[1] - range[0]) <= (MaxAllocSize - offsetof(TreeJob, leaves)) / LEDGER_HASH_LEN;
+}
+
 /* A worker's answer, if it has one. */
 static bool
 take_subtree(LedgerVerifyWorkers *w, int i, uint8 (*roots)[LEDGER_HASH_LEN])
@@ -948,7 +958,7 @@ ledger_verify_tree_root(LedgerVerifyWorkers *w, const uint8 (*leaves)[LEDGER_HAS
 				busy[i] = false;
 				pending--;
 			}
-			if (!busy[i] && next < nsub)
+			if (!busy[i] && next < nsub && job_fits(ranges[next]))
 			{
 				send_subtree(w, i, leaves, ranges[next], next);
 				next++;
