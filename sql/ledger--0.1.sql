@@ -134,14 +134,19 @@ CREATE INDEX journal_xid_idx ON ledger.journal (xid);
 
 -- One entry per committed transaction that wrote revisions: the Merkle
 -- root of its revision hashes, numbered in commit order.  xid joins an
--- entry to its revisions and is not hashed.
+-- entry to its revisions and is not hashed.  subtrees, in a transaction
+-- of 16,384 revisions or more, holds for each run of 8,192 leaves the key
+-- of its first revision and its subtree's root, for proofs; not hashed.
 CREATE TABLE ledger.transactions (
     seq            bigint      NOT NULL,
     xid            xid8        NOT NULL,
     committed_at   timestamptz NOT NULL,
     revision_count integer     NOT NULL,
-    merkle_root    bytea       NOT NULL
+    merkle_root    bytea       NOT NULL,
+    subtrees       bytea
 ) USING ledger_internal;
+-- Hashes do not compress.
+ALTER TABLE ledger.transactions ALTER COLUMN subtrees SET STORAGE EXTERNAL;
 CREATE UNIQUE INDEX transactions_seq_idx ON ledger.transactions (seq);
 
 -- The chain: each block covers entries first_seq..last_seq and hashes the

@@ -26,6 +26,7 @@
 #include "access/xact.h"
 #include "catalog/indexing.h"
 #include "miscadmin.h"
+#include "port/pg_bswap.h"
 #include "storage/lmgr.h"
 #include "storage/proc.h"
 #include "storage/shmem.h"
@@ -218,14 +219,19 @@ void
 ledger_require_chain_tables(void)
 {
 	Oid			blocks = ledger_relation_oid("blocks");
+	Oid			transactions = ledger_relation_oid("transactions");
 
-	/* A build before the tree of blocks made ledger.blocks without its nodes. */
-	if (!OidIsValid(ledger_relation_oid("transactions")) || !OidIsValid(blocks) ||
-		get_attnum(blocks, "tree_root") != Anum_block_tree_root)
+	/*
+	 * Builds before the tree of blocks made ledger.blocks without its
+	 * nodes, and before stored subtrees ledger.transactions without them.
+	 */
+	if (!OidIsValid(transactions) || !OidIsValid(blocks) ||
+		get_attnum(blocks, "tree_root") != Anum_block_tree_root ||
+		get_attnum(transactions, "subtrees") != Anum_txn_subtrees)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("the ledger's chain tables are missing in this database"),
-				 errdetail("The extension's objects here were made by an earlier build of ledger 0.1, before the hash chain or before its tree of blocks."),
+				 errdetail("The extension's objects here were made by an earlier build of ledger 0.1, before the hash chain, its tree of blocks or its stored subtrees."),
 				 errhint("Copy the data out, then DROP EXTENSION ledger CASCADE and CREATE EXTENSION ledger; there is no upgrade path from development builds.")));
 }
 
@@ -234,13 +240,20 @@ ledger_require_chain_tables(void)
  * ------------------------------------------------------------------------
  */
 
-/* A root over leaf data of LEDGER_HASH_LEN bytes each. */
-void
-ledger_merkle_root(uint8 (*hashes)[LEDGER_HASH_LEN], int64 n, uint8 *root)
+/* Leaf data of LEDGER_HASH_LEN bytes each, hashed as leaves in place. */
+static void
+merkle_leaves(uint8 (*hashes)[LEDGER_HASH_LEN], int64 n)
 {
 	for (int64 i = 0; i < n; i++)
 		if (!merkle_leaf(hashes[i], LEDGER_HASH_LEN, hashes[i]))
 			elog(ERROR, "SHA-256 failed");
+}
+
+/* A root over leaf data of LEDGER_HASH_LEN bytes each. */
+void
+ledger_merkle_root(uint8 (*hashes)[LEDGER_HASH_LEN], int64 n, uint8 *root)
+{
+	merkle_leaves(hashes, n);
 	ledger_merkle_root_of_leaves(hashes, n, root);
 }
 
@@ -251,6 +264,83 @@ ledger_merkle_root_of_leaves(const uint8 (*leaves)[LEDGER_HASH_LEN], int64 n,
 {
 	if (!merkle_root(leaves, n, root))
 		elog(ERROR, "SHA-256 failed");
+}
+
+int64
+ledger_subtree_count(int64 revisions)
+{
+	return (revisions + LEDGER_SUBTREE_LEAVES - 1) / LEDGER_SUBTREE_LEAVES;
+}
+
+/* The root of a tree from the roots of its runs of leaves. */
+void
+ledger_subtrees_root(const LedgerKeyedHash *subtrees, int64 n, uint8 *root)
+{
+	uint8		(*roots)[LEDGER_HASH_LEN] = palloc(sizeof(*roots) * Max(n, 1));
+
+	for (int64 i = 0; i < n; i++)
+		memcpy(roots[i], subtrees[i].hash, LEDGER_HASH_LEN);
+	ledger_merkle_root_of_leaves((const uint8 (*)[LEDGER_HASH_LEN]) roots, n, root);
+	pfree(roots);
+}
+
+static bytea *
+subtrees_datum(const LedgerKeyedHash *subtrees, int64 n)
+{
+	bytea	   *b = palloc_extended(VARHDRSZ + LEDGER_SUBTREE_LEN * n, MCXT_ALLOC_HUGE);
+	char	   *p = VARDATA(b);
+
+	SET_VARSIZE(b, VARHDRSZ + LEDGER_SUBTREE_LEN * n);
+	for (int64 i = 0; i < n; i++)
+	{
+		uint64		table_id = pg_hton64((uint64) subtrees[i].table_id);
+		uint64		doc_id = pg_hton64((uint64) subtrees[i].doc_id);
+		uint32		version = pg_hton32((uint32) subtrees[i].version);
+
+		memcpy(p, &table_id, 8);
+		memcpy(p + 8, &doc_id, 8);
+		memcpy(p + 16, &version, 4);
+		memcpy(p + 20, subtrees[i].hash, LEDGER_HASH_LEN);
+		p += LEDGER_SUBTREE_LEN;
+	}
+	return b;
+}
+
+/*
+ * The stored subtrees of a transaction of this many revisions, or NULL if
+ * it has none; false if they are not of the length it needs.
+ */
+bool
+ledger_subtrees_from_datum(Datum d, bool isnull, int64 revisions, LedgerKeyedHash **subtrees)
+{
+	bytea	   *b;
+	int64		n = ledger_subtree_count(revisions);
+	const char *p;
+
+	*subtrees = NULL;
+	if (isnull)
+		return true;
+	b = DatumGetByteaPP(d);
+	if (revisions < LEDGER_SUBTREE_MIN || VARSIZE_ANY_EXHDR(b) != (Size) (LEDGER_SUBTREE_LEN * n))
+		return false;
+	*subtrees = palloc_extended(sizeof(LedgerKeyedHash) * n, MCXT_ALLOC_HUGE);
+	p = VARDATA_ANY(b);
+	for (int64 i = 0; i < n; i++, p += LEDGER_SUBTREE_LEN)
+	{
+		LedgerKeyedHash *s = &(*subtrees)[i];
+		uint64		table_id;
+		uint64		doc_id;
+		uint32		version;
+
+		memcpy(&table_id, p, 8);
+		memcpy(&doc_id, p + 8, 8);
+		memcpy(&version, p + 16, 4);
+		s->table_id = (int64) pg_ntoh64(table_id);
+		s->doc_id = (int64) pg_ntoh64(doc_id);
+		s->version = (int32) pg_ntoh32(version);
+		memcpy(s->hash, p + 20, LEDGER_HASH_LEN);
+	}
+	return true;
 }
 
 /* Unix epoch microseconds, the time format of every hashed layout. */
@@ -321,19 +411,50 @@ leaf_cmp(const void *a, const void *b)
 	return 0;
 }
 
-/* The leaves of a transaction, in (table id, document id, version) order. */
-static void
+/*
+ * The leaves of a transaction, in (table id, document id, version) order,
+ * and their root.  A large transaction's root is taken over its subtrees,
+ * which it returns to be stored: the same root, since the tree splits at
+ * powers of two and a run's leaves are one.
+ */
+static bytea *
 pending_root(uint8 *root)
 {
 	uint8		(*hashes)[LEDGER_HASH_LEN];
+	LedgerKeyedHash *subtrees;
+	int64		n;
+	bytea	   *stored;
 
 	qsort(pending, npending, sizeof(PendingLeaf), leaf_cmp);
 	hashes = MemoryContextAllocHuge(CurrentMemoryContext,
 									(Size) LEDGER_HASH_LEN * npending);
 	for (int64 i = 0; i < npending; i++)
 		memcpy(hashes[i], pending[i].hash, LEDGER_HASH_LEN);
-	ledger_merkle_root(hashes, npending, root);
+	if (npending < LEDGER_SUBTREE_MIN)
+	{
+		ledger_merkle_root(hashes, npending, root);
+		pfree(hashes);
+		return NULL;
+	}
+	merkle_leaves(hashes, npending);
+	n = ledger_subtree_count(npending);
+	subtrees = palloc(sizeof(LedgerKeyedHash) * n);
+	for (int64 i = 0; i < n; i++)
+	{
+		int64		first = i * LEDGER_SUBTREE_LEAVES;
+
+		subtrees[i].table_id = pending[first].table_id;
+		subtrees[i].doc_id = pending[first].doc_id;
+		subtrees[i].version = pending[first].version;
+		ledger_merkle_root_of_leaves((const uint8 (*)[LEDGER_HASH_LEN]) hashes + first,
+									 Min(LEDGER_SUBTREE_LEAVES, npending - first),
+									 subtrees[i].hash);
+	}
+	ledger_subtrees_root(subtrees, n, root);
+	stored = subtrees_datum(subtrees, n);
+	pfree(subtrees);
 	pfree(hashes);
+	return stored;
 }
 
 /* A stored hash as a bytea datum. */
@@ -403,7 +524,7 @@ stored_nodes(Datum d, bool isnull, LedgerBlock *b)
 }
 
 static void
-insert_entry(uint64 seq, int64 count, const uint8 *root)
+insert_entry(uint64 seq, int64 count, const uint8 *root, bytea *subtrees)
 {
 	Relation	rel = table_open(ledger_relation_oid("transactions"), RowExclusiveLock);
 	Datum		values[Natts_txn];
@@ -414,6 +535,8 @@ insert_entry(uint64 seq, int64 count, const uint8 *root)
 	values[Anum_txn_committed_at - 1] = TimestampTzGetDatum(GetCurrentTimestamp());
 	values[Anum_txn_revision_count - 1] = Int32GetDatum((int32) count);
 	values[Anum_txn_merkle_root - 1] = ledger_hash_datum(root);
+	values[Anum_txn_subtrees - 1] = PointerGetDatum(subtrees);
+	nulls[Anum_txn_subtrees - 1] = subtrees == NULL;
 	CatalogTupleInsert(rel, heap_form_tuple(RelationGetDescr(rel), values, nulls));
 	table_close(rel, RowExclusiveLock);
 }
@@ -426,6 +549,7 @@ static void
 write_entry(void)
 {
 	uint8		root[LEDGER_HASH_LEN];
+	bytea	   *subtrees;
 
 	entry_written = true;
 	if (npending == 0)
@@ -438,8 +562,8 @@ write_entry(void)
 				 errdetail("A transaction may write at most %d revisions.", PG_INT32_MAX),
 				 errhint("Split the change into several transactions.")));
 	ensure_seq_floor();
-	pending_root(root);
-	insert_entry(take_seq(), npending, root);
+	subtrees = pending_root(root);
+	insert_entry(take_seq(), npending, root, subtrees);
 	ledger_worker_ensure();
 }
 

@@ -16,12 +16,16 @@
 #include "access/genam.h"
 #include "access/heapam.h"
 #include "access/htup_details.h"
+#include "access/nbtree.h"
+#include "access/relscan.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/index.h"
 #include "catalog/indexing.h"
+#include "catalog/pg_type.h"
 #include "commands/sequence.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/snapmgr.h"
@@ -147,6 +151,63 @@ ledger_journal_payload(int64 table_id, int64 doc_id, int32 version,
 			pfree(payload);
 	}
 	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
+/*
+ * Up to n revisions of transaction xid, from the key "from" on in key
+ * order, each as its key and revision hash; returns how many there were.
+ * An index scan of journal_revision_idx that steps over other
+ * transactions' revisions: proofs need it fast whatever the planner's
+ * statistics, which a fresh bulk load does not have yet.
+ */
+int64
+ledger_journal_revisions_from(FullTransactionId xid, const LedgerKeyedHash *from,
+							  int64 n, LedgerKeyedHash *out)
+{
+	Relation	rel = table_open(ledger_relation_oid("journal"), AccessShareLock);
+	Relation	index = index_open(ledger_relation_oid("journal_revision_idx"), AccessShareLock);
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	ScanKeyData row[3];
+	ScanKeyData key;
+	IndexScanDesc scan;
+	int64		found = 0;
+
+	/* (table_id, doc_id, version) >= from, as btree takes a row comparison */
+	ScanKeyEntryInitialize(&row[0], SK_ROW_MEMBER, 1, BTGreaterEqualStrategyNumber,
+						   INT8OID, InvalidOid, F_BTINT8CMP, Int64GetDatum(from->table_id));
+	ScanKeyEntryInitialize(&row[1], SK_ROW_MEMBER, 2, BTGreaterEqualStrategyNumber,
+						   INT8OID, InvalidOid, F_BTINT8CMP, Int64GetDatum(from->doc_id));
+	ScanKeyEntryInitialize(&row[2], SK_ROW_MEMBER | SK_ROW_END, 3, BTGreaterEqualStrategyNumber,
+						   INT4OID, InvalidOid, F_BTINT4CMP, Int32GetDatum(from->version));
+	ScanKeyEntryInitialize(&key, SK_ROW_HEADER, 1, BTGreaterEqualStrategyNumber,
+						   InvalidOid, InvalidOid, InvalidOid, PointerGetDatum(row));
+	scan = index_beginscan(rel, index, GetActiveSnapshot(), 1, 0);
+	index_rescan(scan, &key, 1, NULL, 0);
+	while (found < n && index_getnext_slot(scan, ForwardScanDirection, slot))
+	{
+		bool		isnull;
+		LedgerKeyedHash *r = &out[found];
+
+		CHECK_FOR_INTERRUPTS();
+		if (!FullTransactionIdEquals(DatumGetFullTransactionId(slot_getattr(slot, Anum_journal_xid, &isnull)),
+									 xid))
+			continue;
+		r->table_id = DatumGetInt64(slot_getattr(slot, Anum_journal_table_id, &isnull));
+		r->doc_id = DatumGetInt64(slot_getattr(slot, Anum_journal_doc_id, &isnull));
+		r->version = DatumGetInt32(slot_getattr(slot, Anum_journal_version, &isnull));
+		if (!ledger_hash_from_datum(slot_getattr(slot, Anum_journal_revision_hash, &isnull), isnull,
+									r->hash))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("ledger chain is damaged: a stored hash is missing or not 32 bytes long"),
+					 errhint("Run ledger_verify() to locate the damage.")));
+		found++;
+	}
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(index, AccessShareLock);
 	table_close(rel, AccessShareLock);
 	return found;
 }

@@ -433,6 +433,18 @@ extern bool ledger_plain_values_match(Relation rel, HeapTuple phys,
 									  TupleTableSlot *opened,
 									  const Bitmapset *attnums);
 
+/*
+ * A revision's key and a hash: its revision hash, or, for a stored
+ * subtree, the root of the run of leaves that the revision starts.
+ */
+typedef struct LedgerKeyedHash
+{
+	int64		table_id;
+	int64		doc_id;
+	int32		version;
+	uint8		hash[LEDGER_HASH_LEN];
+} LedgerKeyedHash;
+
 /* journal.c */
 /* Columns of ledger.journal, as created by sql/ledger--0.1.sql. */
 enum
@@ -454,6 +466,8 @@ extern void ledger_journal_append_many(const LedgerRevision *revs, int n);
 extern bytea *ledger_journal_payload(int64 table_id, int64 doc_id, int32 version,
 									 bool (*match) (bytea *payload, void *arg),
 									 void *arg);
+extern int64 ledger_journal_revisions_from(FullTransactionId xid, const LedgerKeyedHash *from,
+										   int64 n, LedgerKeyedHash *out);
 extern int64 ledger_next_document_id(void);
 extern bool ledger_xact_wrote_journal(void);
 extern void ledger_journal_xact_end(void);
@@ -467,8 +481,20 @@ enum
 	Anum_txn_committed_at,
 	Anum_txn_revision_count,
 	Anum_txn_merkle_root,
-	Natts_txn = Anum_txn_merkle_root
+	Anum_txn_subtrees,
+	Natts_txn = Anum_txn_subtrees
 };
+
+/*
+ * A transaction of LEDGER_SUBTREE_MIN revisions or more also stores, for
+ * each run of LEDGER_SUBTREE_LEAVES leaves of its tree in order, the key
+ * of the run's first revision and the root of its subtree: a proof then
+ * hashes one run instead of the whole tree.  Not hashed; ledger_verify()
+ * checks them against the revisions and the entry's root.
+ */
+#define LEDGER_SUBTREE_LEAVES	8192
+#define LEDGER_SUBTREE_MIN		(2 * LEDGER_SUBTREE_LEAVES)
+#define LEDGER_SUBTREE_LEN		(8 + 8 + 4 + LEDGER_HASH_LEN)	/* stored, big-endian */
 
 typedef struct LedgerTxnEntry
 {
@@ -511,6 +537,10 @@ extern void ledger_merkle_root(uint8 (*hashes)[LEDGER_HASH_LEN], int64 n,
 							   uint8 *root);
 extern void ledger_merkle_root_of_leaves(const uint8 (*leaves)[LEDGER_HASH_LEN],
 										 int64 n, uint8 *root);
+extern int64 ledger_subtree_count(int64 revisions);
+extern bool ledger_subtrees_from_datum(Datum d, bool isnull, int64 revisions,
+									   LedgerKeyedHash **subtrees);
+extern void ledger_subtrees_root(const LedgerKeyedHash *subtrees, int64 n, uint8 *root);
 extern int64 ledger_unix_micros(TimestampTz t);
 extern void ledger_damaged_hash(const char *kind, int64 number) pg_attribute_noreturn();
 extern Datum ledger_hash_datum(const uint8 *hash);

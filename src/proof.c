@@ -26,6 +26,7 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
+#include "utils/xid8.h"
 
 PG_FUNCTION_INFO_V1(ledger_proof);
 PG_FUNCTION_INFO_V1(ledger_consistency_proof);
@@ -204,6 +205,112 @@ merkle_path_of(SPITupleTable *tt, uint64 nrows, int hashcol, uint64 index,
 	return len;
 }
 
+/*
+ * A large transaction's tree as its stored runs' roots, and the leaves of
+ * the one run that holds the revision: every subtree a path needs lies
+ * within that run or is made of whole runs.
+ */
+typedef struct RunTree
+{
+	const LedgerKeyedHash *subtrees;
+	uint64		n;				/* leaves of the tree */
+	uint64		first;			/* the run at hand, from this leaf */
+	uint8		(*leaves)[LEDGER_HASH_LEN];
+	uint64		nleaves;
+} RunTree;
+
+static int
+run_tree_subtree(void *arg, uint64_t start, uint64_t end, uint8_t *out)
+{
+	RunTree    *t = arg;
+	uint64		a = start / LEDGER_SUBTREE_LEAVES;
+	uint64		b = (end + LEDGER_SUBTREE_LEAVES - 1) / LEDGER_SUBTREE_LEAVES;
+	uint8		(*roots)[LEDGER_HASH_LEN];
+	int			ok;
+
+	if (start >= t->first && end <= t->first + t->nleaves)
+		return merkle_array_subtree(t->leaves, start - t->first, end - t->first, out);
+	if (start % LEDGER_SUBTREE_LEAVES != 0 ||
+		(end % LEDGER_SUBTREE_LEAVES != 0 && end != t->n) || end > t->n)
+		return 0;
+	roots = palloc(sizeof(*roots) * (b - a));
+	for (uint64 i = a; i < b; i++)
+		memcpy(roots[i - a], t->subtrees[i].hash, LEDGER_HASH_LEN);
+	ok = merkle_root((const uint8 (*)[LEDGER_HASH_LEN]) roots, b - a, out);
+	pfree(roots);
+	return ok;
+}
+
+static int
+key_cmp(int64 table_id, int64 doc_id, int32 version, const LedgerKeyedHash *s)
+{
+	if (table_id != s->table_id)
+		return table_id < s->table_id ? -1 : 1;
+	if (doc_id != s->doc_id)
+		return doc_id < s->doc_id ? -1 : 1;
+	return version < s->version ? -1 : version > s->version;
+}
+
+static void pg_attribute_noreturn()
+subtrees_damaged(int64 seq)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("ledger chain is damaged: the stored subtrees of transaction %lld do not match its revisions",
+					(long long) seq),
+			 errhint("Run ledger_verify() to locate the damage.")));
+}
+
+/* The revision's path up its transaction's tree, through the stored runs. */
+static int
+path_through_subtrees(RevisionProof *p, FullTransactionId xid, const LedgerKeyedHash *subtrees)
+{
+	int64		nruns = ledger_subtree_count(p->revision_count);
+	int64		lo = 0;
+	int64		hi = nruns;
+	LedgerKeyedHash *run;
+	uint8		run_root[LEDGER_HASH_LEN];
+	RunTree		t;
+	int64		index = -1;
+	int			len;
+
+	/* the last run whose first revision is not after this one */
+	while (hi - lo > 1)
+	{
+		int64		mid = lo + (hi - lo) / 2;
+
+		if (key_cmp(p->table_id, p->doc_id, p->version, &subtrees[mid]) >= 0)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	t.subtrees = subtrees;
+	t.n = (uint64) p->revision_count;
+	t.first = (uint64) lo * LEDGER_SUBTREE_LEAVES;
+	t.nleaves = Min(LEDGER_SUBTREE_LEAVES, t.n - t.first);
+	run = palloc(sizeof(LedgerKeyedHash) * t.nleaves);
+	if (ledger_journal_revisions_from(xid, &subtrees[lo], (int64) t.nleaves, run) != (int64) t.nleaves ||
+		key_cmp(run[0].table_id, run[0].doc_id, run[0].version, &subtrees[lo]) != 0)
+		subtrees_damaged(p->seq);
+	t.leaves = palloc(sizeof(*t.leaves) * t.nleaves);
+	for (uint64 i = 0; i < t.nleaves; i++)
+	{
+		if (!merkle_leaf(run[i].hash, LEDGER_HASH_LEN, t.leaves[i]))
+			elog(ERROR, "SHA-256 failed");
+		if (key_cmp(p->table_id, p->doc_id, p->version, &run[i]) == 0)
+			index = (int64) i;
+	}
+	if (!merkle_array_subtree(t.leaves, 0, t.nleaves, run_root) || index < 0 ||
+		memcmp(run_root, subtrees[lo].hash, LEDGER_HASH_LEN) != 0)
+		subtrees_damaged(p->seq);
+	len = merkle_path(run_tree_subtree, &t, t.n, t.first + (uint64) index, p->tx_path);
+	if (len < 0)
+		subtrees_damaged(p->seq);
+	pfree(t.leaves);
+	pfree(run);
+	return len;
+}
+
 static void
 append_revision_proof(StringInfo out, const RevisionProof *p, const ChainDigest *d)
 {
@@ -246,8 +353,10 @@ build_revision_proof(RevisionProof *p, int64 table_id, int64 doc_id, int32 versi
 	int64		last_seq;
 	bool		isnull;
 	Datum		xid;
+	Datum		stored;
+	LedgerKeyedHash *subtrees;
 
-	tt = query("SELECT j.op, j.data_hash, t.seq, t.committed_at, t.revision_count, j.xid "
+	tt = query("SELECT j.op, j.data_hash, t.seq, t.committed_at, t.revision_count, j.xid, t.subtrees "
 			   "FROM ledger.journal j JOIN ledger.transactions t ON t.xid = j.xid "
 			   "WHERE j.table_id = $1 AND j.doc_id = $2 AND j.version = $3",
 			   3, types, args);
@@ -265,17 +374,27 @@ build_revision_proof(RevisionProof *p, int64 table_id, int64 doc_id, int32 versi
 	p->committed_at_us = ledger_unix_micros(DatumGetTimestampTz(SPI_getbinval(tt->vals[0], tt->tupdesc, 4, &isnull)));
 	p->revision_count = (int32) int_at(tt, 0, 5);
 	xid = SPI_getbinval(tt->vals[0], tt->tupdesc, 6, &isnull);
+	stored = SPI_getbinval(tt->vals[0], tt->tupdesc, 7, &isnull);
+	if (p->revision_count < LEDGER_SUBTREE_MIN)
+		isnull = true;			/* never stored for so few */
+	if (!ledger_subtrees_from_datum(stored, isnull, p->revision_count, &subtrees))
+		subtrees_damaged(p->seq);
 
-	/* The transaction's tree. */
-	types[0] = XID8OID;
-	args[0] = xid;
-	tt = query("SELECT table_id, doc_id, version, revision_hash FROM ledger.journal "
-			   "WHERE xid = $1 ORDER BY table_id, doc_id, version", 1, types, args);
-	n = SPI_processed;
-	while (index < n && !(int_at(tt, index, 1) == table_id && int_at(tt, index, 2) == doc_id &&
-						  int_at(tt, index, 3) == version))
-		index++;
-	p->ntx = merkle_path_of(tt, n, 4, index, p->tx_path, false);
+	/* The transaction's tree: one run of it, or all of it. */
+	if (subtrees != NULL)
+		p->ntx = path_through_subtrees(p, DatumGetFullTransactionId(xid), subtrees);
+	else
+	{
+		types[0] = XID8OID;
+		args[0] = xid;
+		tt = query("SELECT table_id, doc_id, version, revision_hash FROM ledger.journal "
+				   "WHERE xid = $1 ORDER BY table_id, doc_id, version", 1, types, args);
+		n = SPI_processed;
+		while (index < n && !(int_at(tt, index, 1) == table_id && int_at(tt, index, 2) == doc_id &&
+							  int_at(tt, index, 3) == version))
+			index++;
+		p->ntx = merkle_path_of(tt, n, 4, index, p->tx_path, false);
+	}
 
 	/* The block that sealed it, and its tree of entries. */
 	types[0] = INT8OID;

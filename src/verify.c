@@ -73,6 +73,8 @@ typedef struct Verify
 	LedgerJournalPass journal;	/* every revision's record, and findings */
 	uint8		(*leaves)[LEDGER_HASH_LEN];	/* of one entry; kept for the next */
 	int64		max_leaves;
+	LedgerKeyedHash *run_keys;	/* the first revision of each run of them */
+	int64		max_run_keys;
 } Verify;
 
 static void
@@ -174,6 +176,62 @@ take_revision(Verify *v, const LedgerRevRecord *rec, uint8 *leaf)
 	v->revisions++;
 }
 
+static void
+note_run_key(Verify *v, int64 run, const LedgerRevRecord *rec)
+{
+	if (run == v->max_run_keys)
+	{
+		v->max_run_keys = Max(16, v->max_run_keys * 2);
+		v->run_keys = v->run_keys == NULL ? palloc(sizeof(LedgerKeyedHash) * v->max_run_keys) :
+			repalloc_huge(v->run_keys, sizeof(LedgerKeyedHash) * v->max_run_keys);
+	}
+	v->run_keys[run].table_id = rec->table_id;
+	v->run_keys[run].doc_id = rec->doc_id;
+	v->run_keys[run].version = rec->version;
+}
+
+/*
+ * A large transaction's stored subtrees, which proofs use: each run must
+ * start at the revision it names, and their roots must make the entry's
+ * root, which its revisions have just made (two sets of roots cannot both
+ * make it short of a SHA-256 collision).
+ */
+static void
+check_subtrees(Verify *v, const LedgerTxnEntry *e)
+{
+	Datum		arg = Int64GetDatum(e->seq);
+	Oid			argtype = INT8OID;
+	bool		isnull = true;
+	Datum		stored = (Datum) 0;
+	LedgerKeyedHash *subtrees;
+	int64		n = ledger_subtree_count(e->revision_count);
+	uint8		root[LEDGER_HASH_LEN];
+	char	   *place = psprintf("transaction %lld", (long long) e->seq);
+
+	if (SPI_execute_with_args("SELECT subtrees FROM ledger.transactions WHERE seq = $1",
+							  1, &argtype, &arg, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "ledger_verify: could not read the subtrees of transaction %lld",
+			 (long long) e->seq);
+	if (SPI_processed == 1)
+		stored = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (isnull)
+		fail(place, "Its stored subtrees are missing.");
+	if (!ledger_subtrees_from_datum(stored, false, e->revision_count, &subtrees))
+		fail(place, "Its stored subtrees are not of the length its revisions need.");
+	for (int64 i = 0; i < n; i++)
+		if (subtrees[i].table_id != v->run_keys[i].table_id ||
+			subtrees[i].doc_id != v->run_keys[i].doc_id ||
+			subtrees[i].version != v->run_keys[i].version)
+			fail(place, psprintf("Its stored subtree %lld does not start at the revision that starts that run of its leaves.",
+								 (long long) i));
+	ledger_subtrees_root(subtrees, n, root);
+	if (memcmp(root, e->merkle_root, LEDGER_HASH_LEN) != 0)
+		fail(place, "The roots of its stored subtrees do not make the Merkle root of its revisions.");
+	pfree(subtrees);
+	pfree(place);
+	SPI_freetuptable(SPI_tuptable);
+}
+
 /* One transaction entry and its revisions; returns its entry hash. */
 static void
 check_entry(Verify *v, const LedgerTxnEntry *e, uint8 *entry_hash)
@@ -191,6 +249,8 @@ check_entry(Verify *v, const LedgerTxnEntry *e, uint8 *entry_hash)
 			v->leaves = v->leaves == NULL ? palloc(sizeof(*v->leaves) * v->max_leaves) :
 				repalloc_huge(v->leaves, sizeof(*v->leaves) * v->max_leaves);
 		}
+		if (n % LEDGER_SUBTREE_LEAVES == 0)
+			note_run_key(v, n / LEDGER_SUBTREE_LEAVES, rec);
 		take_revision(v, rec, v->leaves[n++]);
 		ledger_revsort_next(v->journal.revs);
 		report_progress(v);
@@ -204,6 +264,8 @@ check_entry(Verify *v, const LedgerTxnEntry *e, uint8 *entry_hash)
 	if (memcmp(root, e->merkle_root, LEDGER_HASH_LEN) != 0)
 		fail(psprintf("transaction %lld", (long long) e->seq),
 			 "The Merkle root of its revisions does not match the entry.");
+	if (n >= LEDGER_SUBTREE_MIN)
+		check_subtrees(v, e);
 	ledger_entry_hash(e, entry_hash);
 	v->transactions++;
 }

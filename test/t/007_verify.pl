@@ -383,6 +383,58 @@ is($node->safe_psql('postgres', q{SELECT revisions FROM ledger_verify('full')}),
 	is(join('|', @$p{qw(sqlstate message detail)}), join('|', @$e{qw(sqlstate message detail)}),
 		'merged a generation at a time, the same revision is reported');
 	like($p->{stderr}, qr/sorted runs of generation 0 merged/, 'the report came through merged runs');
+
+	# The third transaction (60,000 revisions) stores its subtrees, the
+	# roots of its runs of 8,192 leaves: a proof hashes one run of them.
+	# The proofs of the revisions that start and end runs, and of its last
+	# revision, must be the ones built from the whole tree (its subtrees
+	# removed, in a transaction that rolls back), and must check.
+	my $third = $node->safe_psql('postgres', q{SELECT seq FROM ledger.transactions WHERE revision_count = 60000});
+	is($node->safe_psql('postgres', "SELECT length(subtrees) FROM ledger.transactions WHERE seq = $third"),
+		8 * 52, 'a transaction of 60,000 revisions stores 8 subtrees');
+	is($node->safe_psql('postgres', q{SELECT count(*) FROM ledger.transactions WHERE subtrees IS NOT NULL}),
+		'1', 'transactions of 12,000 revisions store none');
+	my $digest = $node->safe_psql('postgres', q{SELECT digest FROM ledger_digest()});
+	my $picks = "SELECT doc_id, version FROM (SELECT j.doc_id, j.version, "
+	  . "row_number() OVER (ORDER BY j.table_id, j.doc_id, j.version) - 1 AS pos "
+	  . "FROM ledger.journal j JOIN ledger.transactions t USING (xid) WHERE t.seq = $third) r "
+	  . "WHERE pos % 8192 IN (0, 1, 8191) OR pos = 59999";
+	my $proofs = "(SELECT count(*) || ' ' || bool_and(ledger_verify_proof(p, '$digest')) || E'\n' "
+	  . "|| string_agg(p::text, E'\n' ORDER BY doc_id) FROM (SELECT doc_id, "
+	  . "ledger_proof('bulk', doc_id, version, '$digest') AS p FROM ($picks) s) x) y";
+	my $fast = $node->safe_psql('postgres', "SELECT * FROM $proofs");
+	like($fast, qr/^24 true\n/, 'proofs through the stored subtrees check');
+	my $whole = tampered("UPDATE ledger.transactions SET subtrees = NULL WHERE seq = $third", $proofs, 'transactions');
+	is($whole->{stdout}, $fast, 'they are the proofs built from the whole tree');
+
+	# ledger_verify() checks the subtrees against the revisions and the
+	# entry's root, alone and in parallel; a proof refuses a changed one.
+	my $byte = sub { my ($at) = @_; "set_byte(subtrees, $at, get_byte(subtrees, $at) # 1)" };
+	for my $mode ('', $in_parallel)
+	{
+		my $how = $mode ? 'in parallel' : 'alone';
+		for my $case (
+			[ 'subtrees removed', 'NULL', qr/Its stored subtrees are missing/ ],
+			[ 'a subtree root changed', $byte->(52 * 3 + 20), qr/roots of its stored subtrees do not make the Merkle root/ ],
+			[ 'a subtree moved', $byte->(52 * 2 + 15), qr/stored subtree 2 does not start at the revision that starts/ ],
+			[ 'a subtree cut off', 'substring(subtrees FROM 1 FOR 52 * 7)', qr/not of the length its revisions need/ ])
+		{
+			my ($name, $value, $detail) = @$case;
+			$settings = $mode;
+			my $v = tampered("UPDATE ledger.transactions SET subtrees = $value WHERE seq = $third",
+				"ledger_verify('chain')", 'transactions');
+			$settings = '';
+			is($v->{sqlstate}, 'XX001', "$name, $how: reported as data corruption");
+			like($v->{message}, qr/at transaction $third$/, "$name, $how: the report names the transaction");
+			like($v->{detail}, $detail, "$name, $how: the report says what is wrong");
+		}
+	}
+	my $in_run3 = $node->safe_psql('postgres', "SELECT doc_id FROM ($picks) s ORDER BY doc_id OFFSET 10 LIMIT 1");
+	my $refused = tampered("UPDATE ledger.transactions SET subtrees = " . $byte->(52 * 3 + 20) . " WHERE seq = $third",
+		"ledger_proof('bulk', $in_run3, 0, '$digest')", 'transactions');
+	is($refused->{sqlstate}, 'XX001', 'a proof through a changed subtree is refused');
+	like($refused->{message}, qr/the stored subtrees of transaction $third do not match its revisions/,
+		'the refusal names the transaction');
 	$node->safe_psql('postgres', q{SELECT ledger_set_deletion_protection('bulk', false); DROP TABLE bulk});
 }
 

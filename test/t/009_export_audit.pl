@@ -24,6 +24,9 @@ $node->safe_psql('postgres', q{
 	CREATE TABLE notes (id int, body text) USING ledger;
 	INSERT INTO acct SELECT g, 'owner ' || g, g * 100 FROM generate_series(1, 40) g;
 	INSERT INTO notes SELECT g, repeat('note ', g * 200) FROM generate_series(1, 5) g;
+	-- large enough to store subtrees: its root is made from them
+	CREATE TABLE bulk (id int, v text) USING ledger;
+	INSERT INTO bulk SELECT g, 'row ' || g FROM generate_series(1, 20000) g;
 	SELECT ledger_digest();
 	UPDATE acct SET balance = balance - 1 WHERE id % 3 = 0;
 	DELETE FROM notes WHERE id = 2;
@@ -54,6 +57,11 @@ my $digest_file = write_file('digest.json', $digest);
 my $proof = write_file('proof.json', $node->safe_psql('postgres', qq{
 	SELECT ledger_proof('acct', ledger_document_id('acct', ctid), 1, '$digest')
 	  FROM acct WHERE id = 1}));
+# A revision in the second run of the bulk transaction's tree: its proof
+# is built through the stored subtrees.
+my $bulk_proof = write_file('bulk_proof.json', $node->safe_psql('postgres', qq{
+	SELECT ledger_proof('bulk', ledger_document_id('bulk', ctid), 0, '$digest')
+	  FROM bulk WHERE id = 10000}));
 my $cproof = write_file('consistency.json',
 	$node->safe_psql('postgres', qq{SELECT ledger_consistency_proof('$old', '$digest')}));
 my $revisions = $node->safe_psql('postgres', q{SELECT count(*) FROM ledger.journal});
@@ -69,8 +77,10 @@ sub run_cmd
 }
 
 # The ledger's own export, digest and proofs check.
-my ($rc, $out) = run_cmd('python3', $python, $export, $digest_file, $proof, $cproof);
-is($rc, 0, 'the independent verifier accepts the export and both proofs');
+my ($rc, $out) = run_cmd('python3', $python, $export, $digest_file, $proof, $cproof, $bulk_proof);
+is($rc, 0, 'the independent verifier accepts the export and the proofs');
+like($out, qr/ok: document \d+ version 0 is in the history/,
+	'the independent verifier checks a proof built through stored subtrees');
 like($out, qr/ok: $revisions revisions in \d+ blocks lead to the digest/,
 	'the independent verifier recomputed every revision');
 like($out, qr/ok: document \d+ version 1 is in the history/, 'the independent verifier checks the inclusion proof');
@@ -85,6 +95,8 @@ like($out, qr/$sealed payloads opened and their data hashes match/,
 	'with the keyring, every sealed payload is opened and its data hash checked');
 is((run_cmd($tool, 'proof', $proof, $digest_file))[0], 0, 'ledger-verify accepts the inclusion proof');
 is((run_cmd($tool, 'proof', $cproof, $digest))[0], 0, 'ledger-verify accepts the consistency proof');
+is((run_cmd($tool, 'proof', $bulk_proof, $digest_file))[0], 0,
+	'ledger-verify accepts a proof built through stored subtrees');
 
 # A partial export, from block 2, checks against the same digest.
 my $partial = write_file('partial.jsonl',
