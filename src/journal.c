@@ -181,8 +181,12 @@ ledger_journal_revisions_from(FullTransactionId xid, const LedgerKeyedHash *from
 						   INT8OID, InvalidOid, F_BTINT8CMP, Int64GetDatum(from->doc_id));
 	ScanKeyEntryInitialize(&row[2], SK_ROW_MEMBER | SK_ROW_END, 3, BTGreaterEqualStrategyNumber,
 						   INT4OID, InvalidOid, F_BTINT4CMP, Int32GetDatum(from->version));
-	ScanKeyEntryInitialize(&key, SK_ROW_HEADER, 1, BTGreaterEqualStrategyNumber,
-						   InvalidOid, InvalidOid, InvalidOid, PointerGetDatum(row));
+	/* set by hand, as the executor does: the header has no function */
+	MemSet(&key, 0, sizeof(key));
+	key.sk_flags = SK_ROW_HEADER;
+	key.sk_attno = 1;
+	key.sk_strategy = BTGreaterEqualStrategyNumber;
+	key.sk_argument = PointerGetDatum(row);
 	scan = index_beginscan(rel, index, GetActiveSnapshot(), 1, 0);
 	index_rescan(scan, &key, 1, NULL, 0);
 	while (found < n && index_getnext_slot(scan, ForwardScanDirection, slot))

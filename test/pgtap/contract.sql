@@ -29,7 +29,7 @@ SELECT is((SELECT count(*)::int FROM pg_class c JOIN pg_am a ON a.oid = c.relam
 			 AND a.amname = 'ledger_internal'), 8,
 	'the journal, the chain tables, the catalogs, the providers and the key changes and events use the internal access method');
 SELECT columns_are('ledger', 'transactions',
-	ARRAY['seq', 'xid', 'committed_at', 'revision_count', 'merkle_root'],
+	ARRAY['seq', 'xid', 'committed_at', 'revision_count', 'merkle_root', 'subtrees'],
 	'transaction entries have exactly the documented columns');
 SELECT index_is_unique('ledger', 'transactions', 'transactions_seq_idx');
 SELECT columns_are('ledger', 'blocks',
