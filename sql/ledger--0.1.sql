@@ -148,6 +148,8 @@ CREATE TABLE ledger.transactions (
 -- Hashes do not compress.
 ALTER TABLE ledger.transactions ALTER COLUMN subtrees SET STORAGE EXTERNAL;
 CREATE UNIQUE INDEX transactions_seq_idx ON ledger.transactions (seq);
+-- A revision's entry, for proofs: without it each proof reads every entry.
+CREATE INDEX transactions_xid_idx ON ledger.transactions (xid);
 
 -- The chain: each block covers entries first_seq..last_seq and hashes the
 -- block before it.  Block 0 covers nothing.  Block hashes are also the

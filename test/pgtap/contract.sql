@@ -2,7 +2,7 @@
 -- and the SQLSTATE of each refusal.  Runs in one transaction that is
 -- rolled back, so it leaves nothing behind.
 BEGIN;
-SELECT plan(85);
+SELECT plan(86);
 
 -- Objects the extension installs
 SELECT has_schema('ledger');
@@ -51,6 +51,8 @@ SELECT has_function('ledger_consistency_proof', ARRAY['jsonb', 'jsonb']);
 SELECT has_function('ledger_verify_proof', ARRAY['jsonb', 'jsonb', 'jsonb']);
 SELECT has_index('ledger', 'journal', 'journal_xid_idx', ARRAY['xid'],
 	'a transaction finds its revisions');
+SELECT has_index('ledger', 'transactions', 'transactions_xid_idx', ARRAY['xid'],
+	'a revision finds its transaction entry');
 SELECT ok(NOT has_function_privilege('public', 'ledger_verify(text)', 'EXECUTE'),
 	'ledger_verify is not granted to PUBLIC');
 SELECT has_function('ledger_status', ARRAY[]::text[]);
