@@ -266,6 +266,17 @@ ledger_merkle_root_of_leaves(const uint8 (*leaves)[LEDGER_HASH_LEN], int64 n,
 		elog(ERROR, "SHA-256 failed");
 }
 
+/* (table id, document id, version) order; the hashes are not compared. */
+int
+ledger_key_cmp(const LedgerKeyedHash *a, const LedgerKeyedHash *b)
+{
+	if (a->table_id != b->table_id)
+		return a->table_id < b->table_id ? -1 : 1;
+	if (a->doc_id != b->doc_id)
+		return a->doc_id < b->doc_id ? -1 : 1;
+	return a->version < b->version ? -1 : a->version > b->version;
+}
+
 int64
 ledger_subtree_count(int64 revisions)
 {
@@ -492,6 +503,16 @@ stored_hash(Datum d, bool isnull, uint8 *out, const char *kind, int64 number)
 {
 	if (!ledger_hash_from_datum(d, isnull, out))
 		ledger_damaged_hash(kind, number);
+}
+
+/* A revision hash, or another read while building a proof, is no hash. */
+void
+ledger_damaged_stored_hash(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("ledger chain is damaged: a stored hash is missing or not 32 bytes long"),
+			 errhint("Run ledger_verify() to locate the damage.")));
 }
 
 /* A row of ledger.transactions ("transaction") or ledger.blocks lacks a hash. */

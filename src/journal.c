@@ -203,10 +203,7 @@ ledger_journal_revisions_from(FullTransactionId xid, const LedgerKeyedHash *from
 		r->version = DatumGetInt32(slot_getattr(slot, Anum_journal_version, &isnull));
 		if (!ledger_hash_from_datum(slot_getattr(slot, Anum_journal_revision_hash, &isnull), isnull,
 									r->hash))
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("ledger chain is damaged: a stored hash is missing or not 32 bytes long"),
-					 errhint("Run ledger_verify() to locate the damage.")));
+			ledger_damaged_stored_hash();
 		found++;
 	}
 	index_endscan(scan);

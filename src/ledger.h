@@ -537,12 +537,14 @@ extern void ledger_merkle_root(uint8 (*hashes)[LEDGER_HASH_LEN], int64 n,
 							   uint8 *root);
 extern void ledger_merkle_root_of_leaves(const uint8 (*leaves)[LEDGER_HASH_LEN],
 										 int64 n, uint8 *root);
+extern int	ledger_key_cmp(const LedgerKeyedHash *a, const LedgerKeyedHash *b);
 extern int64 ledger_subtree_count(int64 revisions);
 extern bool ledger_subtrees_from_datum(Datum d, bool isnull, int64 revisions,
 									   LedgerKeyedHash **subtrees);
 extern void ledger_subtrees_root(const LedgerKeyedHash *subtrees, int64 n, uint8 *root);
 extern int64 ledger_unix_micros(TimestampTz t);
 extern void ledger_damaged_hash(const char *kind, int64 number) pg_attribute_noreturn();
+extern void ledger_damaged_stored_hash(void) pg_attribute_noreturn();
 extern Datum ledger_hash_datum(const uint8 *hash);
 extern bool ledger_hash_from_datum(Datum d, bool isnull, uint8 *out);
 extern void ledger_entry_hash(const LedgerTxnEntry *e, uint8 *out);

@@ -107,10 +107,7 @@ hash_at(SPITupleTable *tt, uint64 row, int col, uint8 *out)
 	Datum		d = SPI_getbinval(tt->vals[row], tt->tupdesc, col, &isnull);
 
 	if (!ledger_hash_from_datum(d, isnull, out))
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("ledger chain is damaged: a stored hash is missing or not 32 bytes long"),
-				 errhint("Run ledger_verify() to locate the damage.")));
+		ledger_damaged_stored_hash();
 }
 
 static int64
@@ -225,30 +222,14 @@ run_tree_subtree(void *arg, uint64_t start, uint64_t end, uint8_t *out)
 	RunTree    *t = arg;
 	uint64		a = start / LEDGER_SUBTREE_LEAVES;
 	uint64		b = (end + LEDGER_SUBTREE_LEAVES - 1) / LEDGER_SUBTREE_LEAVES;
-	uint8		(*roots)[LEDGER_HASH_LEN];
-	int			ok;
 
 	if (start >= t->first && end <= t->first + t->nleaves)
 		return merkle_array_subtree(t->leaves, start - t->first, end - t->first, out);
 	if (start % LEDGER_SUBTREE_LEAVES != 0 ||
 		(end % LEDGER_SUBTREE_LEAVES != 0 && end != t->n) || end > t->n)
 		return 0;
-	roots = palloc(sizeof(*roots) * (b - a));
-	for (uint64 i = a; i < b; i++)
-		memcpy(roots[i - a], t->subtrees[i].hash, LEDGER_HASH_LEN);
-	ok = merkle_root((const uint8 (*)[LEDGER_HASH_LEN]) roots, b - a, out);
-	pfree(roots);
-	return ok;
-}
-
-static int
-key_cmp(int64 table_id, int64 doc_id, int32 version, const LedgerKeyedHash *s)
-{
-	if (table_id != s->table_id)
-		return table_id < s->table_id ? -1 : 1;
-	if (doc_id != s->doc_id)
-		return doc_id < s->doc_id ? -1 : 1;
-	return version < s->version ? -1 : version > s->version;
+	ledger_subtrees_root(t->subtrees + a, (int64) (b - a), out);
+	return 1;
 }
 
 static void pg_attribute_noreturn()
@@ -268,6 +249,7 @@ path_through_subtrees(RevisionProof *p, FullTransactionId xid, const LedgerKeyed
 	int64		nruns = ledger_subtree_count(p->revision_count);
 	int64		lo = 0;
 	int64		hi = nruns;
+	LedgerKeyedHash want = {p->table_id, p->doc_id, p->version};
 	LedgerKeyedHash *run;
 	uint8		run_root[LEDGER_HASH_LEN];
 	RunTree		t;
@@ -279,7 +261,7 @@ path_through_subtrees(RevisionProof *p, FullTransactionId xid, const LedgerKeyed
 	{
 		int64		mid = lo + (hi - lo) / 2;
 
-		if (key_cmp(p->table_id, p->doc_id, p->version, &subtrees[mid]) >= 0)
+		if (ledger_key_cmp(&want, &subtrees[mid]) >= 0)
 			lo = mid;
 		else
 			hi = mid;
@@ -290,14 +272,14 @@ path_through_subtrees(RevisionProof *p, FullTransactionId xid, const LedgerKeyed
 	t.nleaves = Min(LEDGER_SUBTREE_LEAVES, t.n - t.first);
 	run = palloc(sizeof(LedgerKeyedHash) * t.nleaves);
 	if (ledger_journal_revisions_from(xid, &subtrees[lo], (int64) t.nleaves, run) != (int64) t.nleaves ||
-		key_cmp(run[0].table_id, run[0].doc_id, run[0].version, &subtrees[lo]) != 0)
+		ledger_key_cmp(&run[0], &subtrees[lo]) != 0)
 		subtrees_damaged(p->seq);
 	t.leaves = palloc(sizeof(*t.leaves) * t.nleaves);
 	for (uint64 i = 0; i < t.nleaves; i++)
 	{
 		if (!merkle_leaf(run[i].hash, LEDGER_HASH_LEN, t.leaves[i]))
 			elog(ERROR, "SHA-256 failed");
-		if (key_cmp(p->table_id, p->doc_id, p->version, &run[i]) == 0)
+		if (ledger_key_cmp(&want, &run[i]) == 0)
 			index = (int64) i;
 	}
 	if (!merkle_array_subtree(t.leaves, 0, t.nleaves, run_root) || index < 0 ||

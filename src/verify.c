@@ -219,9 +219,7 @@ check_subtrees(Verify *v, const LedgerTxnEntry *e)
 	if (!ledger_subtrees_from_datum(stored, false, e->revision_count, &subtrees))
 		fail(place, "Its stored subtrees are not of the length its revisions need.");
 	for (int64 i = 0; i < n; i++)
-		if (subtrees[i].table_id != v->run_keys[i].table_id ||
-			subtrees[i].doc_id != v->run_keys[i].doc_id ||
-			subtrees[i].version != v->run_keys[i].version)
+		if (ledger_key_cmp(&subtrees[i], &v->run_keys[i]) != 0)
 			fail(place, psprintf("Its stored subtree %lld does not start at the revision that starts that run of its leaves.",
 								 (long long) i));
 	ledger_subtrees_root(subtrees, n, root);
@@ -249,7 +247,7 @@ check_entry(Verify *v, const LedgerTxnEntry *e, uint8 *entry_hash)
 			v->leaves = v->leaves == NULL ? palloc(sizeof(*v->leaves) * v->max_leaves) :
 				repalloc_huge(v->leaves, sizeof(*v->leaves) * v->max_leaves);
 		}
-		if (n % LEDGER_SUBTREE_LEAVES == 0)
+		if (e->revision_count >= LEDGER_SUBTREE_MIN && n % LEDGER_SUBTREE_LEAVES == 0)
 			note_run_key(v, n / LEDGER_SUBTREE_LEAVES, rec);
 		take_revision(v, rec, v->leaves[n++]);
 		ledger_revsort_next(v->journal.revs);
